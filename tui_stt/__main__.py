@@ -1,0 +1,3 @@
+from tui_stt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Normalized events that every provider session emits, whatever the product.
+
+Core module: no Textual, no SDK imports. Times named ``start``/``end``/``at`` are seconds on the
+*session* audio timeline (0 = the first audio byte captured in this session), already mapped across
+reconnects. ``mono`` is ``time.monotonic()`` when the event was created (for latency figures) and
+``wall`` is ``time.time()``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    confidence: float | None = None
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A committed piece of transcript. It is never changed once committed."""
+
+    text: str
+    start: float
+    end: float
+    product: str
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+    confidence: float | None = None
+    received_at: float = field(default_factory=time.time)  # wall clock, epoch seconds
+    turn_index: int = 0  # provider turn this segment belongs to (Nova-3 may commit several per turn)
+    end_of_turn: bool = True  # False when more segments of the same turn may follow (Nova-3 is_final)
+    trigger: str | None = None  # Flux: model / manual / timeout; others: endpoint, finalize, ...
+    seq: int = 0  # position in the session's transcript, assigned by the transcript model
+
+
+@dataclass(frozen=True)
+class Event:
+    product: str
+    mono: float = field(default_factory=time.monotonic, kw_only=True, compare=False)
+    wall: float = field(default_factory=time.time, kw_only=True, compare=False)
+
+
+@dataclass(frozen=True)
+class Connecting(Event):
+    url: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Opened(Event):
+    url: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    at: float
+
+
+@dataclass(frozen=True)
+class Partial(Event):
+    """The live, not yet committed text of the open turn (replaces the previous partial)."""
+
+    text: str
+    start: float = 0.0
+    end: float = 0.0
+    tentative: bool = False  # Flux EagerEndOfTurn: a likely final that TurnResumed may revert
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Committed(Event):
+    turn: Turn
+    covered_until: float  # session audio position fully accounted for by this commit
+
+
+@dataclass(frozen=True)
+class TurnEnded(Event):
+    turn_index: int
+    at: float
+    confidence: float | None = None
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class Configured(Event):
+    changes: dict[str, Any]
+    how: str  # "in-session" or "reconnect"
+    ok: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Warning(Event):  # noqa: A001 - the provider's own name for it
+    message: str
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    message: str
+    code: int | str | None = None
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class Reconnecting(Event):
+    reason: str
+    attempt: int
+    delay: float
+    buffered_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Closed(Event):
+    code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Level(Event):
+    """One capture chunk's level; emitted by the audio pipeline, not by providers."""
+
+    rms_dbfs: float
+    peak_dbfs: float
+    is_speaking: bool = False
+    vad_score: float = 0.0
+    clipped: bool = False
+    position: float = 0.0  # session audio seconds at the end of this chunk
+
+
+@dataclass(frozen=True)
+class Ended(Event):
+    """The session is over: input ended or the user stopped, everything flushed."""
+
+    reason: str = "end of input"
+    audio_seconds: float = 0.0
+    error: bool = False
+
+
+AnyEvent = Union[
+    Connecting, Opened, SpeechStarted, Partial, Committed, TurnEnded, Configured, Warning, Error,
+    Reconnecting, Closed, Level, Ended,
+]
+Emit = Callable[[Event], None]
+
+
+def describe(event: Event) -> str:
+    """One line for the events pane / stderr. Never includes secrets (events never carry them)."""
+    match event:
+        case Connecting(url=url, attempt=attempt):
+            return f"connecting to {url}" + (f" (attempt {attempt})" if attempt > 1 else "")
+        case Opened(url=url, request_id=rid):
+            return f"connected to {url}" + (f" (request {rid})" if rid else "")
+        case SpeechStarted(at=at):
+            return f"speech started at {at:.2f}s"
+        case Committed(turn=turn):
+            return f"committed {turn.start:.2f}-{turn.end:.2f}s"
+        case TurnEnded(confidence=conf, trigger=trigger, at=at):
+            extra = []
+            if trigger:
+                extra.append(f"trigger={trigger}")
+            if conf is not None:
+                extra.append(f"confidence={conf:.2f}")
+            return f"turn ended at {at:.2f}s" + (f" ({', '.join(extra)})" if extra else "")
+        case Configured(changes=changes, how=how, ok=ok, detail=detail):
+            text = ", ".join(f"{k}={v}" for k, v in changes.items())
+            state = "applied" if ok else "refused"
+            return f"options {state} {how}: {text}" + (f" ({detail})" if detail else "")
+        case Warning(message=message, code=code):
+            return f"warning{f' {code}' if code else ''}: {message}"
+        case Error(message=message, code=code):
+            return f"error{f' {code}' if code is not None else ''}: {message}"
+        case Reconnecting(reason=reason, attempt=attempt, delay=delay, buffered_seconds=buf):
+            return f"reconnecting in {delay:.1f}s (attempt {attempt}): {reason}; holding {buf:.1f}s of audio"
+        case Closed(code=code, reason=reason):
+            return f"closed (code {code if code is not None else 'none'})" + (f": {reason}" if reason else "")
+        case Ended(reason=reason, audio_seconds=secs):
+            return f"session ended: {reason} ({secs:.1f}s of audio)"
+        case Partial(text=text, tentative=tentative):
+            return ("tentative: " if tentative else "partial: ") + text
+        case Level(rms_dbfs=rms):
+            return f"level {rms:.1f} dBFS"
+    return type(event).__name__

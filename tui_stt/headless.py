@@ -1,0 +1,160 @@
+"""Headless mode: stream, print each committed turn on stdout as it arrives, events on stderr.
+
+``--format text``: one line per committed turn. ``--format jsonl``: one JSON object per line, committed
+turns as ``{"type": "turn", ...}`` and partials as ``{"type": "partial", ...}``. Events and errors go to
+stderr as one-line messages. At end of input everything is flushed and the exit code is 0; a refused key
+or an unusable input exits 1 with a one-line reason; Ctrl+C stops gracefully (twice: at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from typing import Any, TextIO
+
+from tui_stt import events as ev
+from tui_stt.app_config import RunConfig, make_source, session_config
+
+
+def turn_record(turn: ev.Turn) -> dict[str, Any]:
+    return {
+        "type": "turn", "text": turn.text, "start": round(turn.start, 3), "end": round(turn.end, 3),
+        "product": turn.product, "turn_index": turn.turn_index, "end_of_turn": turn.end_of_turn,
+        "speaker": turn.speaker, "confidence": turn.confidence, "trigger": turn.trigger,
+        "received_at": turn.received_at,
+        "words": [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3),
+                   "confidence": w.confidence, **({"speaker": w.speaker} if w.speaker is not None else {})}
+                  for w in turn.words],
+    }
+
+
+class Printer:
+    def __init__(self, fmt: str, out: TextIO, err: TextIO) -> None:
+        self.fmt = fmt
+        self.out = out
+        self.err = err
+        self.live = fmt == "text" and _isatty(err)
+        self._partial_shown = False
+        self.out_broken = False
+        self.latencies: list[float] = []  # event creation -> line written, seconds
+
+    def info(self, text: str) -> None:
+        self._clear_partial()
+        print(f"tui-stt: {text}", file=self.err, flush=True)
+
+    def _clear_partial(self) -> None:
+        if self._partial_shown:
+            self.err.write("\r\x1b[K")
+            self._partial_shown = False
+
+    def _line(self, text: str) -> None:
+        if self.out_broken:
+            return
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self.out_broken = True
+
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Level):
+            return
+        if isinstance(event, ev.Committed):
+            self._clear_partial()
+            if self.fmt == "jsonl":
+                self._line(json.dumps(turn_record(event.turn), ensure_ascii=False))
+            else:
+                self._line(event.turn.text)
+            self.latencies.append(time.monotonic() - event.mono)
+            return
+        if isinstance(event, ev.Partial):
+            if self.fmt == "jsonl":
+                self._line(json.dumps({"type": "partial", "text": event.text, "start": round(event.start, 3),
+                                       "end": round(event.end, 3), "tentative": event.tentative,
+                                       "product": event.product}, ensure_ascii=False))
+            elif self.live and event.text:
+                width = 100
+                text = event.text if len(event.text) < width else "…" + event.text[-(width - 1):]
+                self.err.write("\r\x1b[K\x1b[2m" + text + "\x1b[0m")
+                self.err.flush()
+                self._partial_shown = True
+            return
+        if isinstance(event, ev.Error) and event.fatal:
+            return  # reported once, at the end, by run_headless
+        self.info(ev.describe(event))
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_headless(run: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    return asyncio.run(headless_main(run, out or sys.stdout, err or sys.stderr))
+
+
+async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
+    from tui_stt.audio.sources import AudioInputError
+    from tui_stt.providers.base import ProviderError
+    from tui_stt.session import StreamSession
+
+    printer = Printer(run.output_format, out, err)
+    for warning in run.warnings:
+        printer.info(warning)
+    try:
+        config = session_config(run)
+    except ProviderError as exc:
+        printer.info(exc.message)
+        return 1
+    try:
+        source, _note = make_source(run, allow_sample=False)
+        await source.open()  # type: ignore[attr-defined]
+    except AudioInputError as exc:
+        printer.info(str(exc))
+        return 1
+    journal = None
+    try:
+        from tui_stt.journal import Journal
+
+        journal = Journal.create(config.product, config.options)
+        printer.info(f"journal: {journal.path}")
+    except Exception as exc:  # noqa: BLE001 - transcription goes on without a journal
+        printer.info(f"cannot write the journal ({exc}); go on without it")
+
+    session = StreamSession(config, source, printer.on_event, journal=journal)
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            printer.info("stopping: flushing the last results (Ctrl+C again to quit at once)")
+            session.stop()
+        else:
+            session.abort()
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_interrupt)
+            handled.append(sig)
+    try:
+        await session.run()
+    finally:
+        for sig in handled:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        if journal is not None:
+            with contextlib.suppress(Exception):
+                journal.close()
+    if session.failure is not None:
+        printer.info(f"error: {session.failure.message}")
+        return 1
+    return 0

@@ -1,0 +1,241 @@
+"""AssemblyAI Universal-3 Pro streaming (v3, ``u3-rt-pro``) through ``AsyncStreamingClient``.
+
+The SDK validates every server frame with pydantic and a frame that fails validation kills its read task
+silently (no error, no more turns, no Termination). ``_GuardedClient`` catches that, logs the frame, warns
+and skips it, so one bad frame is never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from tui_stt import events as ev
+from tui_stt.providers.base import AuthError, Connection, FatalProviderError, ProviderError
+from tui_stt.providers.options import ASSEMBLYAI_HOSTS
+
+log = logging.getLogger("tui_stt.providers.assemblyai")
+
+MIN_CHUNK_BYTES = 1600  # 50 ms: the service closes with 3007 below this
+MAX_CHUNK_BYTES = 32000  # 1000 ms
+AUTH_CODES = (401, 403, 1008)
+FATAL_CODES = (400, 3006, 3009)
+
+
+def _make_client_class():  # type: ignore[no-untyped-def]
+    import pydantic
+    import websockets
+    from assemblyai.streaming.v3 import AsyncStreamingClient
+
+    class _GuardedClient(AsyncStreamingClient):  # type: ignore[misc, valid-type]
+        on_malformed: Any = None
+        on_socket_closed: Any = None
+
+        def _parse_message(self, data):  # type: ignore[no-untyped-def, override]
+            try:
+                return super()._parse_message(data)
+            except pydantic.ValidationError as exc:
+                log.warning("assemblyai: skipped a frame that failed validation: %s: %r", exc, data)
+                if self.on_malformed is not None:
+                    self.on_malformed(data)
+                return None
+
+        async def _report_connection_closed(self, error):  # type: ignore[no-untyped-def, override]
+            if isinstance(error, websockets.exceptions.ConnectionClosed) and self.on_socket_closed:
+                rcvd = error.rcvd
+                self.on_socket_closed(rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "")
+            await super()._report_connection_closed(error)
+
+    return _GuardedClient
+
+
+class AssemblyAIConnection(Connection):
+    """Turn with end_of_turn=false is a partial; end_of_turn=true commits (formatted when format_turns)."""
+
+    product = "u3-rt-pro"
+
+    def __init__(self, config, emit) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(config, emit)
+        host = config.base_url or ASSEMBLYAI_HOSTS[self.options.get("region") or "us"]
+        self.base_url = host.rstrip("/")
+        self.url = self.base_url + "/v3/ws"
+        self._client: Any = None
+        self._open_error: ProviderError | None = None
+        self._began = asyncio.Event()
+        self._pending = bytearray()
+        self.covered_until = self.offset
+        self._terminated = False
+        self._finishing = False
+        self._close_code: int | None = None
+        self._close_reason = ""
+
+    def _params(self) -> Any:
+        from assemblyai.streaming.v3 import Encoding, StreamingParameters
+
+        o = self.options
+        return StreamingParameters(
+            sample_rate=16000, encoding=Encoding.pcm_s16le, speech_model=o["speech_model"],
+            end_of_turn_confidence_threshold=o["end_of_turn_confidence_threshold"],
+            min_turn_silence=o["min_turn_silence"], max_turn_silence=o["max_turn_silence"],
+            format_turns=o["format_turns"], keyterms_prompt=list(o["keyterms_prompt"]) or None,
+            speaker_labels=o["speaker_labels"] or None, vad_threshold=o["vad_threshold"],
+        )
+
+    async def open(self) -> None:
+        from assemblyai.streaming.v3 import StreamingClientOptions, StreamingEvents
+
+        client_cls = _make_client_class()
+        opts = StreamingClientOptions(api_key=self.config.api_key or "", api_host=self.base_url,
+                                      connect_timeout=10.0, max_connection_retries=0,
+                                      terminate_timeout=self.config.finish_timeout)
+        client = client_cls(opts)
+        client.on_malformed = self._on_malformed
+        client.on_socket_closed = self._on_socket_closed
+        client.on(StreamingEvents.Begin, self._on_begin)
+        client.on(StreamingEvents.Turn, self._on_turn)
+        client.on(StreamingEvents.SpeechStarted, self._on_speech_started)
+        client.on(StreamingEvents.Termination, self._on_termination)
+        client.on(StreamingEvents.Error, self._on_error)
+        client.on(StreamingEvents.Warning, self._on_warning)
+        self._client = client
+        try:
+            await client.connect(self._params())
+        except Exception as exc:  # noqa: BLE001 - the SDK reports most failures through on_error
+            raise ProviderError(f"cannot connect to {self.url}: {exc}") from None
+        if self._open_error is not None:
+            with contextlib.suppress(Exception):
+                await client.disconnect(terminate=False)
+            raise self._open_error
+        # Begin normally follows at once; an Error frame + close (bad key, bad parameters) may come instead
+        waiter = asyncio.ensure_future(self._began.wait())
+        closer = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({waiter, closer}, timeout=15.0, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            closer.cancel()
+        if not self._began.is_set():
+            err = self.close_info.error or self._open_error or ProviderError("no Begin message from the server")
+            with contextlib.suppress(Exception):
+                await client.disconnect(terminate=False)
+            raise err
+
+    # -- handlers (run on the event loop) --------------------------------------------------------
+    def _on_begin(self, _client: Any, event: Any) -> None:
+        self._began.set()
+        self.emit(ev.Opened(self.product, url=self.url, request_id=str(getattr(event, "id", "") or "") or None))
+
+    def _on_speech_started(self, _client: Any, event: Any) -> None:
+        self.emit(ev.SpeechStarted(self.product, at=self.t((getattr(event, "timestamp", 0) or 0) / 1000.0)))
+
+    def _on_turn(self, _client: Any, event: Any) -> None:
+        text = (event.transcript or "").strip()
+        words = tuple(
+            ev.Word(text=w.text, start=self.t(w.start / 1000.0), end=self.t(w.end / 1000.0),
+                    confidence=w.confidence, speaker=getattr(w, "speaker", None))
+            for w in (event.words or [])
+        )
+        final = bool(event.end_of_turn) and (bool(event.turn_is_formatted) or not self.options["format_turns"])
+        if not final:
+            if text:
+                self.emit(ev.Partial(self.product, text, start=words[0].start if words else self.offset,
+                                     end=words[-1].end if words else self.offset, words=words))
+            return
+        end = words[-1].end if words else self.covered_until
+        self.covered_until = max(self.covered_until, end)
+        if not text:
+            return
+        conf = float(event.end_of_turn_confidence)
+        speaker = getattr(event, "speaker_label", None)
+        turn = ev.Turn(text=text, start=words[0].start if words else self.covered_until, end=end,
+                       product=self.product, words=words, speaker=speaker, confidence=conf,
+                       turn_index=int(event.turn_order), end_of_turn=True, trigger="end_of_turn")
+        self.emit(ev.Committed(self.product, turn=turn, covered_until=end))
+        self.emit(ev.TurnEnded(self.product, turn_index=int(event.turn_order), at=end, confidence=conf,
+                               trigger="end_of_turn"))
+
+    def _on_termination(self, _client: Any, event: Any) -> None:
+        self._terminated = True
+        log.info("assemblyai: terminated after %s s of audio", getattr(event, "audio_duration_seconds", None))
+
+    def _on_warning(self, _client: Any, event: Any) -> None:
+        self.emit(ev.Warning(self.product, str(event.warning), code=str(event.warning_code)))
+
+    def _on_error(self, _client: Any, error: Any) -> None:
+        code = getattr(error, "code", None)
+        message = str(getattr(error, "message", None) or error)
+        if code in AUTH_CODES:
+            err: ProviderError = AuthError(f"AssemblyAI refused the API key: {message}", code=code)
+        elif code in FATAL_CODES:
+            err = FatalProviderError(f"AssemblyAI refused the session: {message}", code=code)
+        else:
+            err = ProviderError(message, code=code)
+        if not self._began.is_set() and self._open_error is None:
+            self._open_error = err
+        self.emit(ev.Error(self.product, message, code=code))
+        self.mark_closed(code, message, err, clean=False)
+
+    def _on_malformed(self, data: Any) -> None:
+        kind = data.get("type") if isinstance(data, dict) else None
+        self.emit(ev.Warning(self.product, f"skipped a malformed {kind or 'unknown'} frame from the server"))
+
+    def _on_socket_closed(self, code: int | None, reason: str) -> None:
+        self._close_code, self._close_reason = code, reason
+        if code == 1000:
+            # a clean close with no Termination gives no SDK event at all: report it here
+            asyncio.get_running_loop().call_soon(self.mark_closed, 1000, reason)
+
+    # -- send ------------------------------------------------------------------------------------
+    async def send(self, pcm: bytes) -> None:
+        if self.closed:
+            raise ProviderError("connection closed", code=self.close_info.code)
+        self._pending += pcm
+        while len(self._pending) >= MIN_CHUNK_BYTES:
+            n = min(len(self._pending), MAX_CHUNK_BYTES)
+            n -= n % 2
+            chunk = bytes(self._pending[:n])
+            del self._pending[:n]
+            await self._client.stream(chunk)
+            self.bytes_sent += len(chunk)
+
+    async def keepalive(self) -> None:
+        pass  # no idle timeout unless inactivity_timeout is set (it is not)
+
+    async def configure(self, changes: Mapping[str, Any]) -> None:
+        from assemblyai.streaming.v3 import StreamingSessionParameters
+
+        fields = {k: v for k, v in changes.items() if k in ("min_turn_silence", "max_turn_silence",
+                                                             "keyterms_prompt")}
+        if "keyterms_prompt" in fields:
+            fields["keyterms_prompt"] = list(fields["keyterms_prompt"] or [])
+        if self.closed:
+            raise ProviderError("connection closed")
+        await self._client.set_params(StreamingSessionParameters(**fields))
+        self.options.update(changes)
+        self.emit(ev.Configured(self.product, changes=dict(changes), how="in-session",
+                                detail="UpdateConfiguration sent (this protocol has no acknowledgement)"))
+
+    async def finish(self) -> None:
+        """Terminate, wait for Termination (bounded by terminate_timeout), close."""
+        self._finishing = True
+        if self._pending and len(self._pending) >= MIN_CHUNK_BYTES // 2 and not self.closed:
+            log.info("assemblyai: dropping a %d-byte tail under 50 ms", len(self._pending))
+        self._pending.clear()
+        if self._client is not None:
+            try:
+                await asyncio.wait_for(self._client.disconnect(terminate=not self.closed),
+                                       self.config.finish_timeout + 3.0)
+            except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001
+                log.info("assemblyai finish: %r", exc)
+        self.mark_closed(1000 if self._terminated else self._close_code, "terminated" if self._terminated
+                         else self._close_reason)
+
+    async def abort(self) -> None:
+        self._finishing = True
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.disconnect(terminate=False), 3.0)
+        self.mark_closed(self._close_code or 1000, "closed by client")

@@ -1,0 +1,171 @@
+"""The interface one provider connection implements (core: no Textual).
+
+A ``Connection`` is single-use, like the SDK clients under it: ``open`` it, ``send`` audio, maybe
+``configure`` it, then ``finish`` (graceful: flush, wait for the last results, close) or ``abort``.
+It reports through ``emit`` with times already on the session timeline: every time the server gives
+(relative to the first byte of *this* connection) is shifted by ``time_offset``, the session position of
+this connection's first audio byte. ``wait_closed`` returns when the socket is gone for any reason.
+
+The session layer (``tui_stt.session``) owns reconnects, replay and buffering; a connection never retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tui_stt import events as ev
+
+log = logging.getLogger("tui_stt.providers")
+
+BYTES_PER_SECOND = 32000  # 16 kHz mono int16
+
+
+class ProviderError(Exception):
+    """A failure to show the user. ``retryable`` tells the session whether reconnecting can help."""
+
+    retryable = True
+
+    def __init__(self, message: str, code: int | str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class AuthError(ProviderError):
+    """The key was refused (HTTP 401/403 or close 1008): retrying cannot help."""
+
+    retryable = False
+
+
+class MissingKeyError(ProviderError):
+    retryable = False
+
+
+class FatalProviderError(ProviderError):
+    """A refusal that retrying will not fix (HTTP 400 bad parameters, ...)."""
+
+    retryable = False
+
+
+@dataclass
+class CloseInfo:
+    code: int | None = None
+    reason: str = ""
+    error: ProviderError | None = None  # why it closed, if not by our own request
+    clean: bool = True  # closed because we asked (finish/abort) or the server ended normally
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    product: str
+    options: Mapping[str, Any]
+    api_key: str | None
+    base_url: str | None  # None: the provider's default host
+    time_offset: float = 0.0  # session seconds of this connection's first audio byte
+    finish_timeout: float = 5.0  # bounded grace for the last results on finish()
+
+
+class Connection(ABC):
+    product: str = ""
+
+    def __init__(self, config: ConnectionConfig, emit: ev.Emit) -> None:
+        self.config = config
+        self.options = dict(config.options)
+        self._emit = emit
+        self.offset = config.time_offset
+        self.bytes_sent = 0
+        self._closed = asyncio.Event()
+        self.close_info = CloseInfo()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect. Raises ``ProviderError`` (``AuthError`` for a refused key)."""
+
+    @abstractmethod
+    async def send(self, pcm: bytes) -> None:
+        """Send one batch of 16 kHz mono int16 PCM. Raises ``ProviderError`` if the socket is gone."""
+
+    async def keepalive(self) -> None:  # noqa: B027 - optional hook
+        """Keep an idle connection open (no audio flowing). Default: nothing needed."""
+
+    @abstractmethod
+    async def configure(self, changes: Mapping[str, Any]) -> None:
+        """Apply live (in-session) option changes. Only options whose spec says ``live`` are passed."""
+
+    @abstractmethod
+    async def finish(self) -> None:
+        """Graceful end: flush the server, wait (bounded) for the last results, close."""
+
+    @abstractmethod
+    async def abort(self) -> None:
+        """Close now, without waiting for results."""
+
+    async def wait_closed(self) -> CloseInfo:
+        await self._closed.wait()
+        return self.close_info
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # -- helpers for implementations ----------------------------------------------------------------
+    def t(self, seconds: float | None) -> float:
+        """Connection time (seconds) -> session time."""
+        return self.offset + float(seconds or 0.0)
+
+    def emit(self, event: ev.Event) -> None:
+        self._emit(event)
+
+    def mark_closed(self, code: int | None, reason: str = "", error: ProviderError | None = None,
+                    clean: bool = True) -> None:
+        if self._closed.is_set():
+            return
+        self.close_info = CloseInfo(code=code, reason=reason, error=error, clean=clean and error is None)
+        self._closed.set()
+        self.emit(ev.Closed(self.product, code=code, reason=reason))
+
+
+def is_loopback(host: str | None) -> bool:
+    import ipaddress
+
+    if not host:
+        return False
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, allow_insecure: bool = False, flag: str = "--allow-insecure") -> str:
+    """Normalise a user-given base URL and refuse plaintext ws:// to a remote host (the key would leak).
+
+    Returns the URL without a trailing slash (both SDKs append their path verbatim).
+    """
+    from urllib.parse import urlsplit
+
+    text = url.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise FatalProviderError(f"invalid URL {url!r}: use ws://HOST:PORT or wss://HOST")
+    if parts.scheme == "ws" and not is_loopback(parts.hostname) and not allow_insecure:
+        raise FatalProviderError(
+            f"refusing unencrypted ws:// to {parts.hostname}: the API key would travel in clear text; "
+            f"use wss:// or pass {flag}"
+        )
+    return text
+
+
+def redact(text: str, secrets: list[str | None]) -> str:
+    """Replace any secret that appears in ``text`` (defence in depth for error texts from libraries)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[REDACTED]")
+    return text

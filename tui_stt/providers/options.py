@@ -1,0 +1,247 @@
+"""Typed connect-option schemas for every product (core: no Textual, no SDK imports).
+
+Each option knows its type, default, allowed range or choices, help text, and whether it can change
+mid-stream (``live``: sent in-session) or needs a reconnect. ``validate_options`` refuses a bad value
+before anything connects, with a message that names the option and its allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class OptionError(ValueError):
+    """A bad option value. ``str()`` is a one-line message naming the option and what is allowed."""
+
+    def __init__(self, product: str, name: str, message: str) -> None:
+        super().__init__(f"{product} option {name}: {message}")
+        self.product = product
+        self.name = name
+
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str
+    type: str  # "bool" | "int" | "float" | "str" | "choice" | "list"
+    default: Any
+    help: str
+    live: bool = False  # can change in-session (no reconnect)
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+    optional: bool = False  # None ("off") is allowed: the parameter is then not sent
+
+    def allowed(self) -> str:
+        """Human text for what values are allowed, shown in the options form and in errors."""
+        off = " or empty for off" if self.optional else ""
+        if self.type == "bool":
+            return "true or false"
+        if self.type in ("int", "float"):
+            unit = f" {self.unit}" if self.unit else ""
+            kind = "a whole number" if self.type == "int" else "a number"
+            if self.min is not None and self.max is not None:
+                return f"{kind} from {_fmt(self.min)} to {_fmt(self.max)}{unit}{off}"
+            if self.min is not None:
+                return f"{kind} of at least {_fmt(self.min)}{unit}{off}"
+            return f"{kind}{unit}{off}"
+        if self.type == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.type == "list":
+            return "a comma-separated list (may be empty)"
+        return "text" + off
+
+    def parse(self, raw: Any, product: str = "") -> Any:
+        """Turn a raw value (from TOML, the CLI or a form field) into a checked value."""
+        if raw is None or (isinstance(raw, str) and raw.strip() == "" and self.type not in ("list", "str")):
+            if self.optional:
+                return None
+            raise OptionError(product, self.name, f"a value is required ({self.allowed()})")
+        if self.type == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+                return raw.strip().lower() in _TRUE
+            raise OptionError(product, self.name, f"{raw!r} is not {self.allowed()}")
+        if self.type in ("int", "float"):
+            value: float
+            try:
+                if isinstance(raw, bool):
+                    raise ValueError
+                value = float(raw) if not isinstance(raw, (int, float)) else raw
+                if self.type == "int":
+                    if float(value) != int(float(value)):
+                        raise ValueError
+                    value = int(float(value))
+                else:
+                    value = float(value)
+                if math.isnan(value) or math.isinf(value):
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise OptionError(product, self.name, f"{raw!r} is not {self.allowed()}") from None
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                raise OptionError(product, self.name, f"{_fmt(value)} is out of range: {self.allowed()}")
+            return value
+        if self.type == "choice":
+            text = str(raw).strip()
+            if text not in self.choices:
+                raise OptionError(product, self.name, f"{text!r} is not {self.allowed()}")
+            return text
+        if self.type == "list":
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return [str(i).strip() for i in items if str(i).strip()]
+        text = str(raw).strip()
+        if not text and self.optional:
+            return None
+        return text
+
+    def format(self, value: Any) -> str:
+        """The value as the user types it (inverse of ``parse``)."""
+        if value is None:
+            return ""
+        if self.type == "bool":
+            return "true" if value else "false"
+        if self.type == "list":
+            return ", ".join(value)
+        return _fmt(value) if isinstance(value, (int, float)) else str(value)
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    name: str  # what users type: --product NAME
+    label: str
+    provider: str  # "deepgram" | "assemblyai" | "local"
+    key_env: str | None  # environment variable holding the API key (None: no key needed)
+    options: tuple[OptionSpec, ...] = field(default_factory=tuple)
+
+    def option(self, name: str) -> OptionSpec:
+        for spec in self.options:
+            if spec.name == name:
+                return spec
+        raise OptionError(self.name, name, "unknown option; known: " + ", ".join(o.name for o in self.options))
+
+    def defaults(self) -> dict[str, Any]:
+        return {o.name: (list(o.default) if isinstance(o.default, (list, tuple)) else o.default)
+                for o in self.options}
+
+
+NOVA3 = ProductSpec(
+    name="nova-3",
+    label="Deepgram Nova-3",
+    provider="deepgram",
+    key_env="DEEPGRAM_API_KEY",
+    options=(
+        OptionSpec("model", "str", "nova-3", "Deepgram model (listen v1)."),
+        OptionSpec("language", "str", "en", "BCP-47 language code, e.g. en, en-US, multi."),
+        OptionSpec("punctuate", "bool", True, "Add punctuation and capitalisation."),
+        OptionSpec("smart_format", "bool", True, "Format numbers, dates, currency and so on."),
+        OptionSpec("diarize", "bool", False, "Label speakers."),
+        OptionSpec("interim_results", "bool", True, "Send interim (partial) results while you speak."),
+        OptionSpec("endpointing", "int", 300, "Silence that ends an utterance (speech_final).",
+                   min=10, max=10000, unit="ms", optional=True),
+        OptionSpec("utterance_end_ms", "int", 1000,
+                   "Gap between words that sends UtteranceEnd (needs interim results).",
+                   min=1000, max=5000, unit="ms", optional=True),
+        OptionSpec("vad_events", "bool", True, "Send SpeechStarted events."),
+        OptionSpec("keyterm", "list", (), "Key terms to boost (Nova-3 only); changes in-session.", live=True),
+        OptionSpec("numerals", "bool", False, "Write numbers as digits; changes in-session.", live=True),
+    ),
+)
+
+FLUX = ProductSpec(
+    name="flux",
+    label="Deepgram Flux",
+    provider="deepgram",
+    key_env="DEEPGRAM_API_KEY",
+    options=(
+        OptionSpec("model", "choice", "flux-general-en", "Flux model (listen v2).",
+                   choices=("flux-general-en", "flux-general-multi")),
+        OptionSpec("eot_threshold", "float", 0.7, "End-of-turn confidence needed to end a turn.",
+                   live=True, min=0.5, max=1.0),
+        OptionSpec("eager_eot_threshold", "float", None,
+                   "Confidence for an early, tentative end of turn (EagerEndOfTurn); empty for off.",
+                   live=True, min=0.3, max=0.9, optional=True),
+        OptionSpec("eot_timeout_ms", "int", 5000, "Silence after which a turn ends whatever the confidence.",
+                   live=True, min=500, max=60000, unit="ms"),
+        OptionSpec("keyterm", "list", (), "Key terms to boost; changes in-session.", live=True),
+    ),
+)
+
+ASSEMBLYAI_HOSTS = {
+    "us": "wss://streaming.assemblyai.com",
+    "eu": "wss://streaming.eu.assemblyai.com",
+}
+
+U3PRO = ProductSpec(
+    name="u3-rt-pro",
+    label="AssemblyAI Universal-3 Pro",
+    provider="assemblyai",
+    key_env="ASSEMBLYAI_API_KEY",
+    options=(
+        OptionSpec("speech_model", "choice", "u3-rt-pro", "AssemblyAI streaming model.",
+                   choices=("u3-rt-pro",)),
+        OptionSpec("end_of_turn_confidence_threshold", "float", 0.4,
+                   "Confidence needed to end a turn.", min=0.0, max=1.0),
+        OptionSpec("min_turn_silence", "int", 100,
+                   "Silence after which a turn ending in terminal punctuation ends; changes in-session.",
+                   live=True, min=0, max=10000, unit="ms"),
+        OptionSpec("max_turn_silence", "int", 1000, "Silence that always ends a turn; changes in-session.",
+                   live=True, min=0, max=60000, unit="ms"),
+        OptionSpec("format_turns", "bool", True, "Return formatted (punctuated, cased) final turns."),
+        OptionSpec("keyterms_prompt", "list", (), "Key terms to boost; changes in-session.", live=True),
+        OptionSpec("speaker_labels", "bool", False, "Label speakers."),
+        OptionSpec("vad_threshold", "float", 0.3, "Voice activity threshold.", min=0.0, max=1.0),
+        OptionSpec("region", "choice", "us", "Service region: us (streaming.assemblyai.com) or eu "
+                   "(streaming.eu.assemblyai.com). --assemblyai-url overrides it.", choices=("us", "eu")),
+    ),
+)
+
+LOCAL = ProductSpec(
+    name="local",
+    label="Local (Moonshine, offline)",
+    provider="local",
+    key_env=None,
+    options=(
+        OptionSpec("min_silence_ms", "int", 500, "Silence that ends a turn.", live=True,
+                   min=100, max=5000, unit="ms"),
+        OptionSpec("max_segment_s", "float", 9.0, "Longest segment before it is committed anyway.",
+                   live=True, min=2.0, max=10.0, unit="s"),
+        OptionSpec("partial_interval_s", "float", 1.0, "Least time between partial re-decodes.",
+                   live=True, min=0.2, max=10.0, unit="s"),
+        OptionSpec("threads", "int", 2, "Decoder threads.", live=True, min=1, max=8),
+    ),
+)
+
+PRODUCTS: dict[str, ProductSpec] = {p.name: p for p in (NOVA3, FLUX, U3PRO, LOCAL)}
+CLOUD_PRODUCTS = ("nova-3", "flux", "u3-rt-pro")
+
+
+def validate_options(product: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults overlaid with ``values``, each checked. Raises ``OptionError`` on the first bad one."""
+    spec = PRODUCTS[product]
+    result = spec.defaults()
+    for name, raw in (values or {}).items():
+        result[name] = spec.option(name).parse(raw, product)
+    return result
+
+
+def changed_options(product: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Split what differs between ``old`` and ``new`` into (live changes, reconnect changes)."""
+    spec = PRODUCTS[product]
+    live: dict[str, Any] = {}
+    cold: dict[str, Any] = {}
+    for opt in spec.options:
+        if old.get(opt.name) != new.get(opt.name):
+            (live if opt.live else cold)[opt.name] = new.get(opt.name)
+    return live, cold
