@@ -259,6 +259,7 @@ class StreamSession:
         """Open a connection that starts at the replay point, retrying with backoff (bounded)."""
         t0 = time.monotonic()
         attempt = 0
+        is_reconnect = self.stats.connections > 0
         while True:
             replay_from = max(self._buf_start, min(_to_bytes(self._covered), self._send_pos))
             offset = replay_from / BYTES_PER_SECOND
@@ -287,7 +288,7 @@ class StreamSession:
             if replay_from < self._send_pos:
                 self.stats.replayed_bytes += self._send_pos - replay_from
             self._send_pos = replay_from
-            if reason is not None:
+            if is_reconnect:
                 self.stats.reconnects += 1
             return conn
 
