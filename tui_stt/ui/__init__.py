@@ -1,0 +1,1 @@
+"""The Textual dashboard: a thin layer that turns core events into widgets."""

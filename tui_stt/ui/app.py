@@ -1,0 +1,485 @@
+"""The dashboard App. A thin layer: the core session runs in an async worker and its events become widgets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from tui_stt import events as ev
+from tui_stt.app_config import RunConfig, make_source, session_config
+from tui_stt.export import FORMATS, ExportError, write_export
+from tui_stt.providers.options import PRODUCTS
+from tui_stt.transcript import Transcript
+from tui_stt.ui.messages import LevelSampled, PartialChanged, SessionEvent
+from tui_stt.ui.widgets import EventsLog, MicLevel, PartialView, StatusLine, TranscriptView
+
+log = logging.getLogger("tui_stt.ui")
+
+EVENT_KIND = {
+    ev.Opened: "ok", ev.Configured: "ok", ev.Warning: "warning", ev.Error: "error", ev.Reconnecting: "warning",
+    ev.Closed: "dim", ev.SpeechStarted: "dim", ev.TurnEnded: "dim", ev.Connecting: "info", ev.Ended: "info",
+}
+
+
+class TuiSttApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-stt"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("space", "toggle_stream", "Start/Stop", id="toggle_stream"),
+        Binding("m", "toggle_pause", "Pause input", id="toggle_pause", show=False),
+        Binding("p", "switch_product", "Product", id="switch_product"),
+        Binding("o", "edit_options", "Options", id="edit_options"),
+        Binding("ctrl+s", "save", "Save", id="save", priority=True),
+        Binding("f", "cycle_format", "Save format", id="cycle_format", show=False),
+        Binding("ctrl+l", "clear", "Clear", id="clear"),
+        Binding("k", "enter_key", "API key", id="enter_key", show=False),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, run: RunConfig, *, autostart: bool = True,
+                 connection_factory: Callable[..., Any] | None = None) -> None:
+        super().__init__()
+        self.run_config = run
+        self.product = run.product
+        self.autostart = autostart
+        self.connection_factory = connection_factory
+        self.transcript = Transcript()
+        self.session: Any = None  # tui_stt.session.StreamSession while streaming
+        self.session_worker: Worker[None] | None = None
+        self.session_id = 0
+        self.journal: Any = None
+        self.journals: list[Any] = []
+        self.saved_paths: list[Any] = []
+        self._levels: deque[tuple[float, float]] = deque(maxlen=1200)  # (audio position, monotonic)
+        self._level_history: list[float] = []
+        self.commit_to_screen: deque[float] = deque(maxlen=10000)  # seconds, event created -> widget updated
+        self.save_format = run.save_format
+        if run.settings.keymap:
+            self.set_keymap(dict(run.settings.keymap))
+
+    # -- layout ----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        with Horizontal(id="top"):
+            with Vertical(id="mic-pane", classes="pane") as mic:
+                mic.border_title = "Mic level"
+                yield MicLevel(id="mic")
+            with Vertical(id="partial-pane", classes="pane") as live:
+                live.border_title = "Live"
+                yield PartialView(id="partial")
+        with Vertical(id="transcript-pane", classes="pane") as tp:
+            tp.border_title = "Transcript"
+            yield TranscriptView(id="transcript")
+        with Vertical(id="events-pane", classes="pane") as ep:
+            ep.border_title = "Events"
+            yield EventsLog(id="events")
+        yield Footer()
+
+    @property
+    def events_log(self) -> EventsLog:
+        return self.query_one("#events", EventsLog)
+
+    @property
+    def transcript_view(self) -> TranscriptView:
+        return self.query_one("#transcript", TranscriptView)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    def on_mount(self) -> None:
+        self._narrow(self.size.width)
+        self.status.product_label = PRODUCTS[self.product].label
+        self.status.save_format = self.save_format
+        for warning in self.run_config.warnings:
+            self.events_log.add(warning, "warning")
+            self.notify(warning, severity="warning", timeout=8)
+        self.query_one(PartialView).clear()
+        if self.autostart:
+            self.start_session()
+        else:
+            self.events_log.add("press space to start streaming")
+
+    def on_resize(self, event: Any) -> None:
+        self._narrow(event.size.width)
+
+    def _narrow(self, width: int) -> None:
+        self.screen.set_class(width < 100, "-narrow")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            if isinstance(b, Binding) and b.action not in ("quit",):
+                yield SystemCommand(b.description, f"{b.description} ({b.key})",
+                                    lambda action=b.action: self.run_action(action))
+        for fmt in FORMATS:
+            yield SystemCommand(f"Save format: {fmt}", f"save transcripts as .{fmt}",
+                                lambda fmt=fmt: self._set_format(fmt))
+
+    # -- session lifecycle -----------------------------------------------------------------------
+    @property
+    def streaming(self) -> bool:
+        return self.session_worker is not None and self.session_worker.state in (
+            WorkerState.PENDING, WorkerState.RUNNING)
+
+    def start_session(self) -> None:
+        from tui_stt.providers.base import MissingKeyError, ProviderError
+
+        if self.streaming:
+            return
+        try:
+            config = session_config(self.run_config, self.product)
+        except MissingKeyError as exc:
+            self.status.state = "no key"
+            self.events_log.add(exc.message, "error")
+            self.events_log.add("press k to paste a key for this run, or p to switch product", "info")
+            self.notify(exc.message, severity="error", timeout=10)
+            return
+        except ProviderError as exc:
+            self.status.state = "error"
+            self.events_log.add(exc.message, "error")
+            self.notify(exc.message, severity="error", timeout=10)
+            return
+        self.session_id += 1
+        self.status.state = "connecting"
+        self.session_worker = self._session_worker(config, self.session_id)
+
+    @work(group="session", exit_on_error=False, description="provider session")
+    async def _session_worker(self, config: Any, sid: int) -> None:
+        from tui_stt.audio.sources import AudioInputError
+        from tui_stt.session import StreamSession
+
+        try:
+            source, note = await asyncio.to_thread(make_source, self.run_config, allow_sample=True)
+            await source.open()
+        except AudioInputError as exc:
+            self.events_log.add(str(exc), "error")
+            self.notify(str(exc), severity="error", timeout=10)
+            self.status.state = "error"
+            return
+        if note:
+            self.events_log.add(note, "warning")
+            self.notify(note, timeout=8)
+        self.query_one(MicLevel).set_input(source.name, self.run_config.vad)
+        journal = self._open_journal(config)
+        kwargs: dict[str, Any] = {"journal": journal}
+        if self.connection_factory is not None:
+            kwargs["connection_factory"] = self.connection_factory
+        session = StreamSession(config, source, lambda e: self._emit(e, sid), **kwargs)
+        self.session = session
+        self.status.started_at = time.monotonic()
+        try:
+            await session.run()
+        finally:
+            if self.session is session:
+                self.session = None
+            if journal is not None:
+                with contextlib.suppress(Exception):
+                    journal.close()
+            self.query_one(MicLevel).reset()
+
+    def _open_journal(self, config: Any) -> Any:
+        try:
+            from tui_stt.journal import Journal
+
+            journal = Journal.create(config.product, config.options)
+        except Exception as exc:  # noqa: BLE001 - transcription goes on without a journal
+            self.events_log.add(f"cannot write the journal ({exc}); transcripts are kept in memory only",
+                                "warning")
+            return None
+        self.journal = journal
+        self.journals.append(journal)
+        self.events_log.add(f"journal: {journal.path}", "dim")
+        return journal
+
+    async def stop_session(self, timeout: float = 8.0) -> None:
+        """Graceful stop: the session flushes (Finalize / ForceEndTurn / Terminate), bounded by ``timeout``."""
+        worker, session = self.session_worker, self.session
+        if worker is None:
+            return
+        if session is not None:
+            self.status.state = "stopping"
+            session.stop()
+        try:
+            await asyncio.wait_for(worker.wait(), timeout)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+            if session is not None:
+                session.abort()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(worker.wait(), 2.0)
+            worker.cancel()
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        """The one failure handler for every worker."""
+        if event.state == WorkerState.ERROR:
+            err = event.worker.error
+            log.error("worker %s failed", event.worker.name, exc_info=err)
+            text = f"{event.worker.description or event.worker.name} failed: {err}"
+            self.events_log.add(text, "error")
+            self.notify(text, severity="error", timeout=10)
+            self.status.state = "error"
+        elif (event.worker is self.session_worker and event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED)
+              and self.status.state not in ("error", "no key")):
+            self.status.state = "idle"
+
+    # -- core events -> messages -------------------------------------------------------------------
+    def _emit(self, event: ev.Event, sid: int) -> None:
+        if isinstance(event, ev.Level):
+            self._level_history.append(event.rms_dbfs)
+            self._levels.append((event.position, event.mono))
+            history, self._level_history = self._level_history, []
+            self.post_message(LevelSampled(event, history))
+        elif isinstance(event, ev.Partial):
+            self.post_message(PartialChanged(event))
+        else:
+            self.post_message(SessionEvent(event, sid))
+
+    def on_level_sampled(self, message: LevelSampled) -> None:
+        e = message.event
+        self.query_one(MicLevel).update_level(e.rms_dbfs, e.peak_dbfs, e.is_speaking, e.clipped, message.history)
+
+    def on_partial_changed(self, message: PartialChanged) -> None:
+        self.query_one(PartialView).show(message.event.text, message.event.tentative)
+
+    def on_session_event(self, message: SessionEvent) -> None:
+        e = message.event
+        if isinstance(e, ev.Committed):
+            turn = self.transcript.add(e.turn)
+            self.transcript_view.add_turn(turn)
+            self.query_one(PartialView).clear()
+            self.commit_to_screen.append(time.monotonic() - e.mono)
+            self.status.turns = len(self.transcript)
+            lat = self._turn_latency(e)
+            if lat is not None:
+                self.status.latency_ms = lat * 1000
+            return
+        if isinstance(e, ev.TurnEnded):
+            self.transcript_view.end_turn()
+        if isinstance(e, ev.Opened):
+            self.status.state = "streaming" if not (self.session and self.session.paused) else "paused"
+        elif isinstance(e, (ev.Connecting,)):
+            self.status.state = "connecting" if e.attempt == 1 else "reconnecting"
+        elif isinstance(e, ev.Reconnecting):
+            self.status.state = "reconnecting"
+        elif isinstance(e, ev.Error) and e.fatal:
+            self.status.state = "error"
+            self.notify(e.message, severity="error", timeout=10)
+        elif isinstance(e, ev.Ended):
+            self.query_one(PartialView).clear()
+            if not e.error:
+                self.status.state = "idle"
+        kind = EVENT_KIND.get(type(e), "info")
+        if isinstance(e, ev.Configured) and not e.ok:
+            kind = "error"
+        self.events_log.add(ev.describe(e), kind)
+
+    def _turn_latency(self, e: ev.Committed) -> float | None:
+        """Commit received -> when the audio at the turn's end was captured."""
+        for position, mono in self._levels:
+            if position >= e.turn.end:
+                return max(0.0, e.mono - mono)
+        return None
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_toggle_stream(self) -> None:
+        if self.streaming:
+            self.run_worker(self.stop_session(), group="control", exit_on_error=False, description="stop")
+        else:
+            self.start_session()
+
+    def action_toggle_pause(self) -> None:
+        if self.session is None:
+            self.notify("Not streaming")
+            return
+        if self.session.paused:
+            self.session.resume()
+            self.status.state = "streaming"
+            self.events_log.add("input resumed")
+        else:
+            self.session.pause()
+            self.status.state = "paused"
+            self.events_log.add("input paused: the connection is kept open with keep-alives")
+
+    def _product_status(self) -> dict[str, str]:
+        from tui_stt.providers.local_model import missing_reason
+
+        out = {}
+        for name, spec in PRODUCTS.items():
+            if spec.key_env is None:
+                out[name] = "offline" if not missing_reason() else "not installed"
+            else:
+                out[name] = "ready" if self.run_config.secrets.key_for(name) else f"no key: set {spec.key_env}"
+        return out
+
+    def action_switch_product(self) -> None:
+        from tui_stt.ui.screens import ProductScreen
+
+        def chosen(product: str | None) -> None:
+            if product and product != self.product:
+                self.run_worker(self._switch(product), group="control", exit_on_error=False,
+                                description="switch product")
+
+        self.push_screen(ProductScreen(self.product, self._product_status()), chosen)
+
+    async def _switch(self, product: str) -> None:
+        was_streaming = self.streaming or self.autostart
+        await self.stop_session()
+        self.product = product
+        self.run_config.product = product
+        self.status.product_label = PRODUCTS[product].label
+        self.events_log.add(f"switched to {PRODUCTS[product].label}", "ok")
+        self.run_config.settings.product = product
+        self._save_settings()
+        if was_streaming:
+            self.start_session()
+
+    def action_edit_options(self) -> None:
+        from tui_stt.ui.screens import OptionsScreen
+
+        product = self.product
+        current = self.run_config.options_for(product)
+
+        def applied(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            self.apply_options(product, values)
+
+        self.push_screen(OptionsScreen(product, current, self.streaming), applied)
+
+    def apply_options(self, product: str, values: dict[str, Any]) -> None:
+        from tui_stt.providers.options import OptionError
+
+        try:
+            checked = self.run_config.settings.set_product_options(product, values)
+        except OptionError as exc:
+            self.events_log.add(str(exc), "error")
+            self.notify(str(exc), severity="error")
+            return
+        self.run_config.options[product] = checked
+        self._save_settings()
+        session = self.session
+        if session is not None and session.product == product:
+            session.reconfigure(checked)
+        else:
+            self.events_log.add(f"{PRODUCTS[product].label} options saved; used when streaming starts", "ok")
+
+    def action_save(self) -> None:
+        turns = list(self.transcript.turns)
+        if not turns:
+            self.notify("The transcript is empty: nothing to save yet", severity="warning")
+            return
+        try:
+            path = write_export(turns, self.save_format, self.run_config.save_dir)
+        except ExportError as exc:
+            self.events_log.add(str(exc), "error")
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.saved_paths.append(path)
+        self.events_log.add(f"saved {len(turns)} turns to {path}", "ok")
+        self.notify(f"Saved to {path}", title="Transcript saved", timeout=8)
+
+    def action_cycle_format(self) -> None:
+        i = FORMATS.index(self.save_format) if self.save_format in FORMATS else -1
+        self._set_format(FORMATS[(i + 1) % len(FORMATS)])
+
+    def _set_format(self, fmt: str) -> None:
+        self.save_format = fmt
+        self.status.save_format = fmt
+        self.run_config.settings.save_format = fmt
+        self._save_settings()
+        self.notify(f"ctrl+s saves .{fmt}")
+
+    def action_clear(self) -> None:
+        self.transcript.clear()
+        self.transcript_view.clear()
+        self.query_one(PartialView).clear()
+        self.status.turns = 0
+        where = f" ({self.journal.path})" if self.journal is not None else ""
+        self.events_log.add(f"transcript cleared; the journal keeps every turn{where}")
+
+    def action_enter_key(self) -> None:
+        from tui_stt import paths
+        from tui_stt.ui.screens import KeyScreen
+
+        spec = PRODUCTS[self.product]
+        if spec.key_env is None:
+            self.notify(f"{spec.label} needs no key")
+            return
+        product = self.product
+
+        def entered(result: tuple[str, bool] | None) -> None:
+            if not result:
+                return
+            key, save = result
+            self.run_config.secrets = self.run_config.secrets.with_key(product, key)
+            self.events_log.add(f"{spec.key_env} set for this run", "ok")
+            if save:
+                from tui_stt.secrets import save_key
+
+                try:
+                    path = save_key(spec.key_env or "", key)
+                except Exception as exc:  # noqa: BLE001
+                    self.events_log.add(f"could not save the key: {exc}", "error")
+                else:
+                    self.events_log.add(f"{spec.key_env} saved to {path} (mode 0600)", "ok")
+            if not self.streaming:
+                self.start_session()
+
+        self.push_screen(KeyScreen(spec.key_env or "", spec.label, str(paths.config_dir() / ".env")), entered)
+
+    def action_help(self) -> None:
+        from tui_stt.ui.screens import HelpScreen
+
+        keymap = self.run_config.settings.keymap or {}
+        rows = [(keymap.get(b.id or "", b.key), b.description, b.id or "") for b in self.BINDINGS
+                if isinstance(b, Binding)]
+        self.push_screen(HelpScreen(rows))
+
+    async def action_quit(self) -> None:
+        """Graceful: finalize and flush the provider, close the journal, save settings, exit."""
+        self.events_log.add("quitting: flushing the last results")
+        await self.stop_session()
+        if self.journal is not None:
+            with contextlib.suppress(Exception):
+                self.journal.close()
+        self._save_settings()
+        self.exit(0)
+
+    def _save_settings(self) -> None:
+        from tui_stt.settings import save_settings
+
+        try:
+            save_settings(self.run_config.settings, secrets=self.run_config.secrets.values())
+        except Exception as exc:  # noqa: BLE001 - never crash over settings
+            self.events_log.add(f"could not save settings: {exc}", "warning")
+
+
+def build_app(run: RunConfig, **kwargs: Any) -> TuiSttApp:
+    """The one app factory: used by the CLI, the Pilot tests and the screenshot script."""
+    return TuiSttApp(run, **kwargs)
+
+
+def run_app(run: RunConfig) -> int:
+    from tui_stt.audio.stderr import move_terminal_off_fd2
+
+    app = build_app(run)
+    with move_terminal_off_fd2(run.log_path):
+        result = app.run()
+    return int(result or 0)

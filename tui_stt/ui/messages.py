@@ -1,0 +1,42 @@
+"""Messages from the session (running in a worker on the app's loop) to the widgets."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from tui_stt import events as ev
+
+
+class LevelSampled(Message):
+    """A capture chunk's level. High rate: a queued one is replaced by a newer one, but the history is kept."""
+
+    def __init__(self, event: ev.Level, history: list[float]) -> None:
+        super().__init__()
+        self.event = event
+        self.history = history  # rms values since the last delivered message (for the sparkline)
+
+    def can_replace(self, message: Message) -> bool:
+        if isinstance(message, LevelSampled):
+            self.history = message.history + self.history
+            return True
+        return False
+
+
+class PartialChanged(Message):
+    """The live partial changed. A queued partial is always stale once a newer one exists."""
+
+    def __init__(self, event: ev.Partial) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PartialChanged)
+
+
+class SessionEvent(Message):
+    """Any other core event (commits, turn ends, connection events, errors)."""
+
+    def __init__(self, event: ev.Event, session_id: int) -> None:
+        super().__init__()
+        self.event = event
+        self.session_id = session_id

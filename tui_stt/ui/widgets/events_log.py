@@ -1,0 +1,25 @@
+"""Connection events pane: timestamped, coloured by kind. Events never carry keys."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+STYLES = {"error": "bold red", "warning": "yellow", "ok": "green", "info": "", "dim": "dim"}
+
+
+class EventsLog(RichLog):
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(wrap=True, markup=False, highlight=False, max_lines=2000, **kwargs)
+        self.lines_text: list[str] = []  # plain copy, for tests and screenshots
+
+    def add(self, text: str, kind: str = "info") -> None:
+        stamp = time.strftime("%H:%M:%S")
+        line = Text(f"{stamp} ", style="dim")
+        line.append(text, style=STYLES.get(kind, ""))
+        self.lines_text.append(text)
+        if len(self.lines_text) > 2000:
+            del self.lines_text[:1000]
+        self.write(line, scroll_end=True)

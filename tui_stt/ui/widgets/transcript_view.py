@@ -1,0 +1,48 @@
+"""Committed transcript pane: turns with start time (and speaker); follows new text unless scrolled up."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from tui_stt.events import Turn
+
+MAX_LINES = 50_000
+
+
+def _clock(seconds: float) -> str:
+    s = int(max(0.0, seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class TranscriptView(RichLog):
+    """Line-based and virtual (RichLog), so thousands of turns stay fast; each commit is one write."""
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(wrap=True, markup=False, highlight=False, max_lines=MAX_LINES, auto_scroll=True,
+                         **kwargs)
+        self._open_turn: tuple[str, int] | None = None  # (product, turn_index) of an unfinished turn
+        self.count = 0
+
+    def add_turn(self, turn: Turn) -> None:
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        key = (turn.product, turn.turn_index)
+        line = Text()
+        if self._open_turn == key:
+            line.append(" " * 11)  # a further segment of the same spoken turn
+        else:
+            line.append(f"[{_clock(turn.start)}] ", style="bold cyan")
+            if turn.speaker is not None:
+                line.append(f"Speaker {turn.speaker}: ", style="bold magenta")
+        line.append(turn.text)
+        self._open_turn = None if turn.end_of_turn else key
+        self.write(line, scroll_end=follow)
+        self.count += 1
+
+    def end_turn(self) -> None:
+        self._open_turn = None
+
+    def clear(self) -> RichLog:
+        self._open_turn = None
+        self.count = 0
+        return super().clear()
