@@ -91,7 +91,7 @@ def setup_logging(secrets: list[str] | None = None) -> Path:
 def default_product(settings: Any, secrets: Any) -> str:
     """Last product used; on a first run the one a key is set for, else the offline one if installed."""
     saved = getattr(settings, "product", None)
-    if saved in PRODUCTS and getattr(settings, "product_was_set", True):
+    if saved in PRODUCTS and _product_saved(Path(settings.path)):
         return str(saved)
     if secrets.deepgram_api_key:
         return "nova-3"
@@ -100,6 +100,19 @@ def default_product(settings: Any, secrets: Any) -> str:
     from tui_stt.providers.local_model import local_available
 
     return "local" if local_available() else "nova-3"
+
+
+def _product_saved(path: Path) -> bool:
+    """Whether the settings file names a product (a first run has none)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as f:
+            return "product" in tomllib.load(f).get("app", {})
+    except (OSError, ValueError):
+        return False
 
 
 def parse_option_args(product: str, items: list[str]) -> dict[str, Any]:

@@ -1,0 +1,113 @@
+"""``python -m tui_stt.emulators``: run the emulator until Ctrl+C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Literal
+
+from .common import Faults
+from .server import EmulatorServer, default_scripts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m tui_stt.emulators",
+        description="Local emulator of the Deepgram Nova-3 (/v1/listen), Deepgram Flux (/v2/listen) and "
+        "AssemblyAI u3-rt-pro (/v3/ws) streaming protocols, on one port.",
+    )
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--script", action="append", type=Path, default=[], metavar="FILE",
+                   help="script JSON (repeatable); default: the package data scripts, else tests/fixtures/*.json")
+    p.add_argument("--key", default=None, help="the only accepted API key (default: any key but 'bad-key')")
+    p.add_argument("--idle-timeout", type=float, default=10.0, metavar="S",
+                   help="Deepgram v1 idle window in seconds (default 10)")
+    p.add_argument("--flux-idle-timeout", type=float, default=60.0, metavar="S",
+                   help="Flux idle window in seconds (default 60)")
+    p.add_argument("--aai-auth", choices=("frame", "http"), default="frame",
+                   help="how AssemblyAI refuses a bad key (default frame: Error 1008 + close 1008)")
+    p.add_argument("--no-chunk-check", action="store_true",
+                   help="do not enforce AssemblyAI's 50-1000 ms chunk rule")
+    p.add_argument("--close-after-ms", type=float, default=None, metavar="N",
+                   help="fault: close every connection N ms after it opens")
+    p.add_argument("--close-after-audio-ms", type=float, default=None, metavar="N",
+                   help="fault: close every connection after N ms of audio")
+    p.add_argument("--close-code", type=int, default=1011, metavar="C", help="close code for the faults")
+    p.add_argument("--close-reason", default="", help="close reason for the faults")
+    p.add_argument("--reject-auth", nargs="?", const="http", choices=("http", "frame"), default=None,
+                   help="fault: refuse every key (http: HTTP 401; frame: AssemblyAI Error 1008 + close)")
+    p.add_argument("--delay-ms", type=float, default=0.0, metavar="N", help="fault: delay every server message")
+    p.add_argument("--malformed-after", type=int, default=None, metavar="N",
+                   help="fault: send one malformed frame after N messages")
+    p.add_argument("--refuse", action="store_true", help="fault: refuse every handshake with HTTP 503")
+    p.add_argument("--log", type=Path, default=None, metavar="FILE",
+                   help="append one JSON line per connection (no audio, no key) to FILE")
+    return p
+
+
+def faults_from_args(args: argparse.Namespace) -> Faults:
+    reject: bool | Literal["http", "frame"] = False
+    if args.reject_auth == "frame":
+        reject = "frame"
+    elif args.reject_auth:
+        reject = True
+    return Faults(
+        close_after_ms=args.close_after_ms,
+        close_after_audio_ms=args.close_after_audio_ms,
+        close_code=args.close_code,
+        close_reason=args.close_reason,
+        reject_auth=reject,
+        delay_ms=args.delay_ms,
+        malformed_after=args.malformed_after,
+        refuse=args.refuse,
+    )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    scripts = args.script or default_scripts()
+    faults = faults_from_args(args)
+    try:
+        server = EmulatorServer(
+            scripts=scripts, api_key=args.key, host=args.host, port=args.port,
+            idle_timeout_s=args.idle_timeout, faults=faults, log_path=args.log,
+            flux_idle_timeout_s=args.flux_idle_timeout, aai_auth_failure=args.aai_auth,
+            enforce_chunk_ms=not args.no_chunk_check,
+        )
+    except Exception as exc:  # bad JSON, missing file, or a decibri error on the reference audio
+        print(f"emulator: cannot load the scripts: {exc}", file=sys.stderr)
+        return 2
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    names = ", ".join(s.name for s in server.scripts) or "none"
+    print(f"emulator listening on {server.url} (paths /v1/listen /v2/listen /v3/ws)", flush=True)
+    print(f"scripts: {names}", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,515 @@
+"""Shared pieces of the emulators: fault knobs, connection records, the per-connection session base.
+
+Core module: no Textual, no SDK imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+
+from .script import AudioTracker
+
+if TYPE_CHECKING:
+    from .server import EmulatorServer
+
+REDACTED = "[REDACTED]"
+
+
+@dataclass
+class Faults:
+    """Fault knobs, read when a connection opens (``plan`` overrides them per connection index).
+
+    * ``close_after_ms``: close this long (wall clock) after the socket opened.
+    * ``close_after_audio_ms``: close once this much audio (ms) has arrived; audio past it is recorded but
+      not transcribed.
+    * ``close_code``/``close_reason``: the close used by both. AssemblyAI first sends an ``Error`` frame
+      with ``error_code`` = the close code, Flux a fatal ``Error`` frame (not for 1000). 1006 drops the
+      TCP connection without a close frame; ``None``/1005 sends a close frame with no status.
+    * ``reject_auth``: ``True``/``"http"`` refuses the handshake with HTTP 401; ``"frame"`` makes
+      AssemblyAI upgrade, send ``Error`` 1008 and close 1008 (Deepgram still answers HTTP 401).
+    * ``delay_ms``: every server message (and the server's closes) goes out this much later, in order.
+    * ``malformed_after``: after this many server messages, send one malformed frame (Deepgram: a text
+      frame that is not JSON; AssemblyAI: a ``Turn`` with a float word time, which kills the SDK reader).
+    * ``refuse``: refuse the handshake with HTTP 503.
+    * ``plan``: ``{connection index: Faults}``: the faults for that connection (index = position in
+      ``server.connections``, counted across products, rejected handshakes included) instead of these.
+    """
+
+    close_after_ms: float | None = None
+    close_after_audio_ms: float | None = None
+    close_code: int | None = 1011
+    close_reason: str = ""
+    reject_auth: bool | Literal["http", "frame"] = False
+    delay_ms: float = 0.0
+    malformed_after: int | None = None
+    refuse: bool = False
+    plan: dict[int, Faults] = field(default_factory=dict)
+
+    def for_connection(self, index: int) -> Faults:
+        return self.plan.get(index, self)
+
+    def summary(self) -> dict[str, Any]:
+        """The knobs that are set (for logs)."""
+        defaults = Faults()
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "plan" and getattr(self, f.name) != getattr(defaults, f.name)
+        }
+
+
+@dataclass
+class ConnectionRecord:
+    """What one connection (or refused handshake) did. ``server.connections`` holds one per attempt."""
+
+    index: int
+    product: str  # "nova-3" (/v1/listen), "flux" (/v2/listen), "u3-rt-pro" (/v3/ws), "" (unknown path)
+    path: str
+    query: dict[str, str | list[str]]
+    headers: dict[str, str]  # Authorization (and any token) redacted
+    request_id: str
+    status: int = 101  # HTTP status of the handshake (101 = upgraded)
+    error: str = ""  # why the handshake or session was refused
+    opened_at: float = field(default_factory=time.time)
+    closed_at: float | None = None
+    audio: bytearray = field(default_factory=bytearray)
+    text_frames: list[Any] = field(default_factory=list)  # parsed JSON (raw str if not JSON)
+    sent: list[Any] = field(default_factory=list)  # parsed JSON of every server message (raw str if not)
+    finals: list[str] = field(default_factory=list)  # final transcripts sent, in order
+    close_code: int | None = None
+    close_reason: str = ""
+    closed_by: str = ""  # "server" | "client" | "" (refused handshake)
+    closed: bool = False
+    alignment: list[dict[str, Any]] = field(default_factory=list)
+    faults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def audio_bytes(self) -> int:
+        return len(self.audio)
+
+    @property
+    def audio_ms(self) -> float:
+        return len(self.audio) / 32
+
+    @property
+    def ref_script(self) -> str | None:
+        return self.alignment[0]["script"] if self.alignment else None
+
+    @property
+    def ref_offset_ms(self) -> float | None:
+        """Reference time (ms) of this connection's first audio byte, from its first aligned piece."""
+        if not self.alignment:
+            return None
+        a = self.alignment[0]
+        return round(a["ref_start_ms"] - a["conn_start_ms"], 3)
+
+    def messages(self, type_: str | None = None, **match: Any) -> list[dict[str, Any]]:
+        """Sent JSON messages, optionally of one ``type`` and with the given field values."""
+        out = []
+        for m in self.sent:
+            if not isinstance(m, dict) or (type_ is not None and m.get("type") != type_):
+                continue
+            if all(m.get(k) == v for k, v in match.items()):
+                out.append(m)
+        return out
+
+    def received(self, type_: str | None = None) -> list[Any]:
+        return [m for m in self.text_frames if type_ is None or (isinstance(m, dict) and m.get("type") == type_)]
+
+    def to_json(self) -> dict[str, Any]:
+        """The log line: everything but the audio bytes (and never a key)."""
+        return {
+            "index": self.index,
+            "product": self.product,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "request_id": self.request_id,
+            "status": self.status,
+            "error": self.error,
+            "opened_at": self.opened_at,
+            "closed_at": self.closed_at,
+            "audio_bytes": self.audio_bytes,
+            "audio_ms": round(self.audio_ms, 3),
+            "text_frames": self.text_frames,
+            "sent": self.sent,
+            "finals": self.finals,
+            "close_code": self.close_code,
+            "close_reason": self.close_reason,
+            "closed_by": self.closed_by,
+            "alignment": self.alignment,
+            "ref_offset_ms": self.ref_offset_ms,
+            "faults": self.faults,
+        }
+
+
+# -- query parameters ------------------------------------------------------------------------------
+
+
+class ParamError(ValueError):
+    """A bad connection parameter (HTTP 400 for Deepgram, Error 3006 for AssemblyAI)."""
+
+
+Query = Mapping[str, list[str]]
+
+
+def q_one(query: Query, name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def q_bool(query: Query, name: str, default: bool) -> bool:
+    raw = q_one(query, name)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise ParamError(f"{name}: {raw!r} is not a boolean")
+
+
+def q_num(query: Query, name: str, default: float | None, lo: float | None = None, hi: float | None = None,
+          *, integer: bool = False) -> float | None:
+    raw = q_one(query, name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+        if integer and value != int(value):
+            raise ValueError
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise ParamError(f"{name}: {raw!r} is not {kind}") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ParamError(f"{name}: {raw} is out of range [{lo}, {hi}]")
+    return int(value) if integer else value
+
+
+def q_list(query: Query, name: str) -> list[str]:
+    return [v for v in query.get(name, []) if v != ""]
+
+
+def flat_query(query: Query) -> dict[str, str | list[str]]:
+    return {k: (v[0] if len(v) == 1 else list(v)) for k, v in query.items()}
+
+
+def redact_headers(headers: Headers) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.raw_items():
+        low = name.lower()
+        if low == "authorization":
+            scheme, _, rest = value.partition(" ")
+            value = f"{scheme} {REDACTED}" if rest and scheme.lower() in ("token", "bearer", "basic") else REDACTED
+        elif low == "sec-websocket-protocol" and "token" in value.lower():
+            value = ", ".join(p if p.strip().lower() == "token" else REDACTED for p in value.split(","))
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def http_response(status: int, body: str, content_type: str = "text/plain; charset=utf-8",
+                  extra: Mapping[str, str] | None = None) -> Response:
+    import email.utils
+    import http
+
+    data = body.encode()
+    headers = Headers([
+        ("Date", email.utils.formatdate(usegmt=True)),
+        ("Connection", "close"),
+        ("Content-Length", str(len(data))),
+        ("Content-Type", content_type),
+    ])
+    for k, v in (extra or {}).items():
+        headers[k] = v
+    return Response(status, http.HTTPStatus(status).phrase, headers, data)
+
+
+class EmulatorConnection(ServerConnection):
+    """A server connection that remembers when the client last pinged (pings keep Flux alive)."""
+
+    last_ping: float = 0.0
+    emu: tuple[ConnectionRecord, Faults] | None = None
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            self.last_ping = self.loop.time()
+        super().process_event(event)
+
+
+# -- the session base --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Out:
+    due: float
+    kind: str  # "text" | "close"
+    data: str = ""
+    parsed: Any = None
+    code: int | None = None
+    reason: str = ""
+
+
+class Session:
+    """One accepted connection. Subclasses implement one protocol.
+
+    Transcript timing is driven only by the audio received: each completed 20 ms frame calls ``step``
+    with the connection time (ms) at its end. Server messages go through an ordered queue so
+    ``delay_ms`` can hold them back; closes go through the same queue.
+    """
+
+    product: ClassVar[str] = ""
+    path: ClassVar[str] = ""
+
+    def __init__(self, server: EmulatorServer, ws: EmulatorConnection, record: ConnectionRecord,
+                 faults: Faults, query: Query) -> None:
+        self.server = server
+        self.ws = ws
+        self.record = record
+        self.faults = faults
+        self.query = query
+        self.request_id = record.request_id
+        self.loop = asyncio.get_running_loop()
+        self.opened = self.loop.time()
+        self.last_activity = self.opened
+        self.closing = False  # the server decided to close: no more processing
+        self.idle_timeout: float | None = None
+        self.sample_rate = 16000
+        self.tracker: AudioTracker = self.make_tracker()
+        self._out: asyncio.Queue[_Out] = asyncio.Queue()
+        self._drop_after: float | None = None
+        self._drop = asyncio.Event()
+        self._count = 0  # server messages queued
+        self._malformed_sent = False
+        self.sent_close: tuple[int, str] | None = None  # (code, reason) of the server's own close
+
+    # hooks ------------------------------------------------------------------------------------------
+    @classmethod
+    def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
+                      query: Query, faults: Faults) -> Response | None:
+        """HTTP-level checks before the upgrade; return a Response to refuse."""
+        return None
+
+    def make_tracker(self, sample_rate: int = 16000) -> AudioTracker:
+        return AudioTracker(self.server.scripts, sample_rate=sample_rate, fallback=self.server.fallback_script)
+
+    async def on_open(self) -> None:
+        """Right after the upgrade."""
+
+    def on_audio(self, data: bytes) -> None:
+        """One binary frame (default: feed the tracker and step through it)."""
+        self.feed(data)
+
+    def on_text(self, raw: str, msg: Any) -> None:
+        """One text frame; ``msg`` is the parsed JSON or ``None`` when it is not JSON."""
+
+    def step(self, pos: float) -> None:
+        """Advance the protocol state to connection time ``pos`` (ms)."""
+
+    def on_idle(self) -> None:
+        """The idle timer ran out (only when ``idle_timeout`` is set)."""
+
+    def fault_frames(self, code: int | None, reason: str) -> list[dict[str, Any]]:
+        """Messages to send right before a fault close."""
+        return []
+
+    def malformed(self) -> str:
+        return '{"type": "Results", "channel": {"alternatives": ['
+
+    def final_text(self, msg: dict[str, Any]) -> str | None:
+        """The final transcript a message carries, if it is a final."""
+        return None
+
+    def stamp(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Last touch before a message is queued (Flux adds ``sequence_id``)."""
+        return msg
+
+    def sent_hook(self, msg: Any) -> None:
+        """Called after a message really went out."""
+
+    # helpers --------------------------------------------------------------------------------------
+    @property
+    def pos(self) -> float:
+        return self.tracker.position_ms
+
+    def feed(self, data: bytes) -> None:
+        for end in self.tracker.feed(data):
+            if self.closing:
+                return
+            self.step(end)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        msg = self.stamp(msg)
+        self._queue(_Out(self._due(), "text", json.dumps(msg), msg))
+        self._count += 1
+        self._maybe_malformed()
+
+    def _maybe_malformed(self) -> None:
+        n = self.faults.malformed_after
+        if n is not None and not self._malformed_sent and self._count >= n:
+            self._malformed_sent = True
+            text = self.malformed()
+            self._queue(_Out(self._due(), "text", text, text))
+
+    def _due(self) -> float:
+        return self.loop.time() + max(0.0, self.faults.delay_ms) / 1000
+
+    def _queue(self, item: _Out) -> None:
+        self._out.put_nowait(item)
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Close after everything already queued (respecting ``delay_ms``)."""
+        if self.closing:
+            return
+        self.closing = True
+        self._queue(_Out(self._due(), "close", code=code, reason=reason))
+
+    def fault_close(self, code: int | None, reason: str) -> None:
+        """Drop now: messages not yet due are lost; the fault's own frames go out, then the close."""
+        if self.closing:
+            return
+        frames = self.fault_frames(code, reason)
+        now = self.loop.time()
+        self._drop_after = now
+        self._drop.set()
+        for msg in frames:
+            msg = self.stamp(msg)
+            self._queue(_Out(now, "text", json.dumps(msg), msg))
+        self.closing = True
+        self._queue(_Out(now, "close", code=code, reason=reason))
+
+    def close_reason(self, text: str) -> str:
+        data = text.encode()
+        return data[:123].decode(errors="ignore") if len(data) > 123 else text
+
+    # the run loop ----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._sender())
+        timers: list[asyncio.Task[None]] = []
+        if self.faults.close_after_ms is not None:
+            timers.append(asyncio.create_task(self._close_after(self.faults.close_after_ms / 1000)))
+        if self.faults.malformed_after == 0:
+            self._maybe_malformed()
+        try:
+            await self.on_open()
+            await self._receive()
+        finally:
+            for t in timers:
+                t.cancel()
+            if not sender.done():
+                if self.closing:
+                    with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
+                        await asyncio.wait_for(asyncio.shield(sender), timeout=15)
+                sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _close_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.fault_close(self.faults.close_code, self.faults.close_reason)
+
+    def _idle_left(self) -> float | None:
+        if self.idle_timeout is None or self.closing:
+            return None
+        last = max(self.last_activity, self.ws.last_ping if self.counts_pings else 0.0)
+        return last + self.idle_timeout - self.loop.time()
+
+    counts_pings: ClassVar[bool] = False
+
+    async def _receive(self) -> None:
+        while True:
+            left = self._idle_left()
+            try:
+                if left is None:
+                    message = await self.ws.recv()
+                else:
+                    message = await asyncio.wait_for(self.ws.recv(), timeout=max(left, 0.0))
+            except asyncio.TimeoutError:
+                left = self._idle_left()
+                if left is not None and left <= 0:
+                    self.on_idle()
+                    self.idle_timeout = None
+                continue
+            except ConnectionClosed:
+                return
+            self.last_activity = self.loop.time()
+            if isinstance(message, bytes):
+                self.record.audio += message
+                if self.closing:
+                    continue
+                if self.faults.close_after_audio_ms is not None:
+                    limit = int(self.faults.close_after_audio_ms * self.tracker.bytes_per_ms)
+                    limit -= limit % 2
+                    before = len(self.record.audio) - len(message)
+                    if len(self.record.audio) >= limit:
+                        if limit > before:
+                            self.feed(message[: limit - before])  # (no chunk-size rule on the cut piece)
+                        self.fault_close(self.faults.close_code, self.faults.close_reason)
+                        continue
+                self.on_audio(message)
+            else:
+                try:
+                    parsed: Any = json.loads(message)
+                except ValueError:
+                    parsed = None
+                self.record.text_frames.append(parsed if parsed is not None else message)
+                if not self.closing:
+                    self.on_text(message, parsed)
+            self.record.alignment = self.tracker.alignment()
+
+    async def _sender(self) -> None:
+        while True:
+            item = await self._out.get()
+            wait = item.due - self.loop.time()
+            if wait > 0 and not self._drop.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._drop.wait(), timeout=wait)
+            if self._drop_after is not None and item.due > self._drop_after + 1e-9:
+                continue
+            if item.kind == "close":
+                await self._do_close(item.code, item.reason)
+                return
+            try:
+                await self.ws.send(item.data)
+            except ConnectionClosed:
+                return
+            self.record.sent.append(item.parsed)
+            self.sent_hook(item.parsed)
+            if isinstance(item.parsed, dict):
+                final = self.final_text(item.parsed)
+                if final:
+                    self.record.finals.append(final)
+
+    async def _do_close(self, code: int | None, reason: str) -> None:
+        self.record.closed_by = "server"
+        self.sent_close = (1005 if code is None else code, "" if code in (None, 1005, 1006) else reason)
+        self.record.close_code, self.record.close_reason = self.sent_close
+        if code == 1006:
+            transport = self.ws.transport
+            transport.abort()
+            return
+        if code is None or code == 1005:
+            no_status: Any = None  # an empty close frame: the client sees 1005
+            await self.ws.close(no_status)
+            return
+        await self.ws.close(code, self.close_reason(reason))

@@ -1,0 +1,351 @@
+"""One local WebSocket server speaking three streaming STT protocols on one port.
+
+``/v1/listen`` (Deepgram Nova-3), ``/v2/listen`` (Deepgram Flux), ``/v3/ws`` (AssemblyAI u3-rt-pro).
+Core module: no Textual, no SDK imports. See ``tui_stt/emulators/__init__.py`` for the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from .assemblyai_v3 import AssemblyAISession
+from .common import (
+    REDACTED,
+    ConnectionRecord,
+    EmulatorConnection,
+    Faults,
+    Session,
+    flat_query,
+    http_response,
+    new_id,
+    redact_headers,
+)
+from .deepgram_v1 import DeepgramV1Session, deepgram_error
+from .deepgram_v2 import FluxSession
+from .script import Script
+
+log = logging.getLogger("tui_stt.emulators")
+
+ROUTES: dict[str, type[Session]] = {
+    DeepgramV1Session.path: DeepgramV1Session,
+    FluxSession.path: FluxSession,
+    AssemblyAISession.path: AssemblyAISession,
+}
+DEEPGRAM_PATHS = (DeepgramV1Session.path, FluxSession.path)
+BAD_KEY = "bad-key"
+
+
+def is_script(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "audio" in data and "utterances" in data
+
+
+def default_scripts(cwd: Path | None = None) -> list[Path]:
+    """The scripts the CLI loads when given none.
+
+    Package data first (``tui_stt/data/*.json`` scripts, and ``sample.txt`` if ``sample.wav`` is next to it),
+    then ``tests/fixtures/*.json`` under the CWD when run from the repository.
+    """
+    package_data = Path(__file__).resolve().parent.parent / "data"
+    found: list[Path] = []
+    if package_data.is_dir():
+        found += sorted(p for p in package_data.glob("*.json") if is_script(p))
+        sample = package_data / "sample.txt"
+        if sample.is_file() and sample.with_suffix(".wav").is_file():
+            found.append(sample)
+    fixtures = (cwd or Path.cwd()) / "tests" / "fixtures"
+    if fixtures.is_dir():
+        found += sorted(p for p in fixtures.glob("*.json") if is_script(p))
+    return found
+
+
+class EmulatorServer:
+    """The emulator. ``connections`` records every connection attempt, in order.
+
+    ``api_key``: the only accepted key; ``None`` accepts any non-empty key except ``"bad-key"``.
+    ``idle_timeout_s``: Deepgram v1 closes 1011 (NET-0001) after this long without audio or text.
+    ``flux_idle_timeout_s``: the same for Flux (pings count as activity).
+    ``aai_auth_failure``: how AssemblyAI refuses a bad key: ``"frame"`` (upgrade, ``Error`` 1008, close
+    1008; the documented way) or ``"http"`` (HTTP 401).
+    ``enforce_chunk_ms``: AssemblyAI closes 3007 on a chunk outside 50-1000 ms.
+    ``aai_max_realtime_factor``: if set, AssemblyAI closes 3007 when audio arrives faster than this
+    multiple of real time (plus a 2 s burst); off by default so tests can send at full speed.
+    ``fallback_script``: the script (path or file name) whose utterances are assigned to unaligned speech;
+    default: the first script.
+    """
+
+    def __init__(
+        self,
+        scripts: Iterable[str | Path | Script] = (),
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        idle_timeout_s: float = 10.0,
+        faults: Faults | None = None,
+        log_path: str | Path | None = None,
+        *,
+        flux_idle_timeout_s: float = 60.0,
+        aai_auth_failure: Literal["frame", "http"] = "frame",
+        enforce_chunk_ms: bool = True,
+        aai_max_realtime_factor: float | None = None,
+        fallback_script: str | Path | None = None,
+    ) -> None:
+        self.scripts: list[Script] = [s if isinstance(s, Script) else Script.load(s) for s in scripts]
+        self.api_key = api_key
+        self.host = host
+        self._port = port
+        self.idle_timeout_s = idle_timeout_s
+        self.flux_idle_timeout_s = flux_idle_timeout_s
+        self.faults = faults if faults is not None else Faults()
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.aai_auth_failure = aai_auth_failure
+        self.enforce_chunk_ms = enforce_chunk_ms
+        self.aai_max_realtime_factor = aai_max_realtime_factor
+        self.connections: list[ConnectionRecord] = []
+        self._fallback_name = str(fallback_script) if fallback_script is not None else None
+        self._server: Server | None = None
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- properties -------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self._port
+        sock = next(iter(self._server.sockets))
+        return int(sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    @property
+    def fallback_script(self) -> Script | None:
+        if not self.scripts:
+            return None
+        if self._fallback_name is not None:
+            for s in self.scripts:
+                if self._fallback_name in (s.name, str(s.path), s.path.stem):
+                    return s
+        return self.scripts[0]
+
+    def key_ok(self, key: str | None) -> bool:
+        if not key:
+            return False
+        if self.api_key is None:
+            return key != BAD_KEY
+        return key == self.api_key
+
+    def records(self, product: str | None = None) -> list[ConnectionRecord]:
+        return [r for r in self.connections if product is None or r.product == product]
+
+    @property
+    def last(self) -> ConnectionRecord:
+        return self.connections[-1]
+
+    def reset(self) -> None:
+        """Forget the records (connection indexes for ``faults.plan`` restart at 0)."""
+        self.connections.clear()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> EmulatorServer:
+        if self._server is not None:
+            return self
+        self._stopping = False
+        self._loop = asyncio.get_running_loop()
+        self._server = await serve(
+            self._handler,
+            self.host,
+            self._port,
+            process_request=self._process_request,
+            process_response=self._process_response,
+            select_subprotocol=self._select_subprotocol,
+            create_connection=EmulatorConnection,
+            max_size=2**22,
+        )
+        return self
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        self._stopping = True
+        self._port = next(iter(server.sockets)).getsockname()[1] if server.sockets else self._port
+        server.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), timeout=5)
+
+    async def __aenter__(self) -> EmulatorServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @contextlib.contextmanager
+    def in_thread(self) -> Iterator[EmulatorServer]:
+        """Run the server on its own event loop in a daemon thread (for sync code or other loops)."""
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller's thread
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        thread = threading.Thread(target=run, name="tui-stt-emulator", daemon=True)
+        thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+
+    async def wait_for(self, predicate: Callable[[EmulatorServer], Any], timeout: float = 5.0,
+                       interval: float = 0.005) -> Any:
+        """Wait until ``predicate(server)`` is truthy and return its value (works from any loop/thread)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate(self)
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"emulator condition not met within {timeout} s")
+            await asyncio.sleep(interval)
+
+    def wait_for_sync(self, predicate: Callable[[EmulatorServer], Any], timeout: float = 5.0,
+                      interval: float = 0.005) -> Any:
+        """``wait_for`` for synchronous code (the server must run in another thread)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate(self)
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"emulator condition not met within {timeout} s")
+            time.sleep(interval)
+
+    # -- websockets hooks ------------------------------------------------------------------------------
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path, _, qs = request.path.partition("?")
+        query = parse_qs(qs, keep_blank_values=True)
+        cls = ROUTES.get(path)
+        index = len(self.connections)
+        faults = self.faults.for_connection(index)
+        shown = flat_query(query)
+        if "token" in shown:
+            shown["token"] = REDACTED
+        record = ConnectionRecord(
+            index=index,
+            product=cls.product if cls is not None else "",
+            path=path,
+            query=shown,
+            headers=redact_headers(request.headers),
+            request_id=new_id(),
+            faults=faults.summary(),
+        )
+        self.connections.append(record)
+        response: Response | None
+        if cls is None:
+            record.error = "unknown path"
+            response = http_response(404, f"Not Found: {path} (paths: {', '.join(ROUTES)})\n")
+        elif faults.refuse:
+            record.error = "refused (fault)"
+            if path in DEEPGRAM_PATHS:
+                response = deepgram_error(503, "SERVICE_UNAVAILABLE", "Service unavailable.", record.request_id)
+            else:
+                response = http_response(503, "Service Unavailable\n")
+        else:
+            response = cls.check_request(self, record, request, query, faults)
+        if response is not None:
+            record.status = response.status_code
+            record.closed = True
+            record.closed_at = time.time()
+            self._write_log(record)
+            return response
+        if isinstance(connection, EmulatorConnection):
+            connection.emu = (record, faults)
+        return None
+
+    def _process_response(self, connection: ServerConnection, request: Request,
+                          response: Response) -> Response | None:
+        emu = getattr(connection, "emu", None)
+        if emu is not None and response.status_code == 101 and emu[0].path in DEEPGRAM_PATHS:
+            response.headers["dg-request-id"] = emu[0].request_id
+        return None
+
+    @staticmethod
+    def _select_subprotocol(connection: ServerConnection, subprotocols: Any) -> Any:
+        # Deepgram's browser-style auth: Sec-WebSocket-Protocol: token, <key>
+        return "token" if "token" in subprotocols else None
+
+    async def _handler(self, connection: ServerConnection) -> None:
+        emu = getattr(connection, "emu", None)
+        if emu is None or not isinstance(connection, EmulatorConnection):
+            return
+        record, faults = emu
+        cls = ROUTES[record.path]
+        assert connection.request is not None
+        query = parse_qs(connection.request.path.partition("?")[2], keep_blank_values=True)
+        session: Session | None = None
+        try:
+            session = cls(self, connection, record, faults, query)
+            await session.run()
+        except Exception as exc:  # a bug in the emulator: keep serving, but say so
+            log.exception("emulator session failed")
+            record.error = record.error or f"emulator error: {exc!r}"
+            with contextlib.suppress(Exception):
+                await connection.close(1011, "emulator error")
+        finally:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(connection.wait_closed(), timeout=5)
+            if session is not None:
+                record.alignment = session.tracker.alignment()
+            if record.closed_by == "server" and session is not None and session.sent_close is not None:
+                record.close_code, record.close_reason = session.sent_close
+            else:
+                record.closed_by = record.closed_by or ("server" if self._stopping else "client")
+                record.close_code = connection.close_code
+                record.close_reason = connection.close_reason or ""
+            record.closed_at = time.time()
+            record.closed = True
+            self._write_log(record)
+
+    def _write_log(self, record: ConnectionRecord) -> None:
+        if self.log_path is None:
+            return
+        try:
+            with self.log_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record.to_json(), default=str) + "\n")
+        except OSError as exc:
+            log.warning("cannot write the emulator log %s: %s", self.log_path, exc)
