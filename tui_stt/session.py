@@ -107,6 +107,7 @@ class StreamSession:
         self._user_stopped = False
         self._pending_options: dict[str, Any] | None = None
         self._conn: Connection | None = None
+        self._capture_task: asyncio.Task[None] | None = None
         self._last_send = time.monotonic()
         self.failure: SessionFailed | None = None
         self.started = False
@@ -141,6 +142,10 @@ class StreamSession:
         """Graceful stop: stop capturing, send what was captured, finish the connection."""
         self._stop = self._user_stopped = True
         self.source.resume()
+        if self._capture_task is not None and not self._capture_task.done():
+            # do not wait for the next chunk (a stalled device or file): end capture now; its
+            # ``finally`` flushes the batcher so what was captured is still sent
+            self._capture_task.cancel()
         self._wake.set()
 
     def abort(self) -> None:
@@ -341,7 +346,7 @@ class StreamSession:
         Never raises for provider or input trouble: that is reported as events and in ``failure``.
         """
         self.started = True
-        capture = asyncio.create_task(self._capture(), name="capture")
+        capture = self._capture_task = asyncio.create_task(self._capture(), name="capture")
         ended = ev.Ended(self.product)
         try:
             await self._send_loop()
@@ -374,8 +379,27 @@ class StreamSession:
         conn = await self._connect(None)
         self._conn = conn
         while True:
+            conn = await self._send_all(conn)
             if self._hard_stop:
                 return
+            await conn.finish()
+            info = conn.close_info
+            if info.error is not None and not info.error.retryable:
+                raise SessionFailed(info.error.message, info.error.code)
+            uncovered = self._sent_end() - _to_bytes(self._covered)
+            if info.error is None or uncovered <= 0:
+                return
+            # the connection died before its last results came: replay what they would have covered
+            conn = await self._recover(conn, info.error.message)
+
+    def _sent_end(self) -> int:
+        return self._buf_start + len(self._buf)
+
+    async def _send_all(self, conn: Connection) -> Connection:
+        """Send held and captured audio until the input has ended and everything is sent."""
+        while True:
+            if self._hard_stop:
+                return conn
             if self._pending_options is not None:
                 conn = await self._apply_options(conn)
             if conn.closed:
@@ -400,8 +424,8 @@ class StreamSession:
                         self.stats.send_delays.append(now - t_done)
                 self._trim()
                 continue
-            if self._capture_done and self._send_pos >= self._buf_start + len(self._buf):
-                break
+            if self._capture_done and self._send_pos >= self._sent_end():
+                return conn
             self._wake.clear()
             if self._next_piece() is not None or self._pending_options is not None or conn.closed:
                 continue
@@ -416,10 +440,6 @@ class StreamSession:
                         conn = await self._recover(conn, exc.message)
                         continue
                     self._last_send = time.monotonic()
-        await conn.finish()
-        info = conn.close_info
-        if info.error is not None and not info.error.retryable:
-            raise SessionFailed(info.error.message, info.error.code)
 
 
 def _to_bytes(seconds: float) -> int:

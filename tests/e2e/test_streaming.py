@@ -1,0 +1,219 @@
+"""Issue 3, end to end: the real SDKs stream fixture speech through the file source to the emulators."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tui_stt import events as ev
+from tui_stt.audio.sources import FileSource
+from tui_stt.emulators import Faults
+
+from .conftest import (
+    PRODUCTS,
+    SPEECH,
+    GatedSource,
+    committed,
+    expected_sent,
+    file_pcm,
+    make_session,
+    script_texts,
+)
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+async def test_fixture_speech_gives_the_script_in_order_with_partials_first(emulator, product: str) -> None:
+    session, events = make_session(product, emulator.url, FileSource(SPEECH, speed=None))
+    await asyncio.wait_for(session.run(), 30)
+    assert session.failure is None
+    assert committed(events) == script_texts()
+    # every commit was preceded by at least one partial of its turn
+    seen_partial = False
+    for e in events:
+        if isinstance(e, ev.Partial) and e.text:
+            seen_partial = True
+        elif isinstance(e, ev.Committed):
+            assert seen_partial, f"no partial before {e.turn.text!r}"
+            seen_partial = False
+    # the emulator saw every audio byte, less a tail under 50 ms
+    (record,) = emulator.records(product)
+    assert record.audio == expected_sent(file_pcm())
+    # times are on the audio timeline: turns start where the script's sentences start
+    starts = [e.turn.start for e in events if isinstance(e, ev.Committed)]
+    assert starts == sorted(starts) and abs(starts[0] - 0.5) < 0.1
+    assert isinstance(events[-1], ev.Ended) and not events[-1].error
+
+
+@pytest.mark.parametrize(
+    ("product", "change", "frame_type"),
+    [
+        ("nova-3", {"keyterm": ["Textual"]}, "Configure"),
+        ("nova-3", {"numerals": True}, "Configure"),
+        ("flux", {"eot_threshold": 0.9, "eot_timeout_ms": 3000}, "Configure"),
+        ("u3-rt-pro", {"max_turn_silence": 2000, "keyterms_prompt": ["hills"]}, "UpdateConfiguration"),
+    ],
+)
+async def test_live_options_are_sent_in_session(emulator, product: str, change: dict, frame_type: str) -> None:
+    source = GatedSource(SPEECH, hold_at=96000)  # 3 s in
+    session, events = make_session(product, emulator.url, source)
+    task = asyncio.create_task(session.run())
+    await emulator.wait_for(lambda s: s.records(product) and s.records(product)[0].audio_bytes >= 90000, 10)
+    session.reconfigure(change)
+    await emulator.wait_for(lambda s: any(isinstance(f, dict) and f.get("type") == frame_type
+                                          for f in s.records(product)[0].text_frames), 10)
+    source.gate.set()
+    await asyncio.wait_for(task, 30)
+    (record,) = emulator.records(product)  # no reconnect
+    frame = next(f for f in record.text_frames if isinstance(f, dict) and f.get("type") == frame_type)
+    if product == "flux":
+        assert frame["thresholds"] == {"eot_threshold": 0.9, "eot_timeout_ms": 3000}
+    elif product == "nova-3" and "keyterm" in change:
+        assert frame["keyterms"] == ["Textual"]
+    elif product == "nova-3":
+        assert frame["features"] == {"numerals": True}
+    else:
+        assert frame["max_turn_silence"] == 2000 and frame["keyterms_prompt"] == ["hills"]
+    configured = [e for e in events if isinstance(e, ev.Configured)]
+    assert configured and configured[0].how == "in-session" and configured[0].ok
+    assert committed(events) == script_texts()
+
+
+@pytest.mark.parametrize(
+    ("product", "change", "param", "value"),
+    [
+        ("nova-3", {"endpointing": 800}, "endpointing", "800"),
+        ("flux", {"model": "flux-general-multi"}, "model", "flux-general-multi"),
+        ("u3-rt-pro", {"format_turns": False}, "format_turns", "False"),
+    ],
+)
+async def test_other_options_reconnect_without_losing_audio(emulator, product, change, param, value) -> None:
+    source = GatedSource(SPEECH, hold_at=128000)  # 4 s in: mid second sentence
+    session, events = make_session(product, emulator.url, source)
+    task = asyncio.create_task(session.run())
+    await emulator.wait_for(lambda s: s.records(product) and s.records(product)[0].audio_bytes >= 120000, 10)
+    session.reconfigure(change)
+    await emulator.wait_for(lambda s: len(s.records(product)) >= 2, 10)
+    source.gate.set()
+    await asyncio.wait_for(task, 30)
+    first, second = emulator.records(product)
+    assert str(second.query[param]).lower() == value.lower()
+    # the second connection starts where the first one's committed text ends, and carries the rest
+    pcm = expected_sent(file_pcm())
+    start = len(pcm) - second.audio_bytes
+    assert second.audio == pcm[start:]
+    assert first.audio[:start] == pcm[:start]
+    how = [e.how for e in events if isinstance(e, ev.Configured)]
+    assert "reconnect" in how
+    text = " ".join(committed(events)).lower().replace(",", "").replace(".", "")
+    assert text == " ".join(script_texts()).lower().replace(",", "").replace(".", "")
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+async def test_a_refused_key_is_not_retried(product: str) -> None:
+    from tui_stt.emulators import EmulatorServer
+
+    async with EmulatorServer(api_key="the-right-key") as server:
+        session, events = make_session(product, server.url, FileSource(SPEECH, speed=None), key="wrong-key")
+        t0 = time.monotonic()
+        await asyncio.wait_for(session.run(), 15)
+        assert time.monotonic() - t0 < 5
+        assert len(server.connections) == 1
+    assert session.failure is not None
+    assert "refused the API key" in session.failure.message
+    assert not any(isinstance(e, ev.Reconnecting) for e in events)
+    assert "wrong-key" not in " ".join(ev.describe(e) for e in events)
+
+
+async def test_refused_connections_are_retried_until_the_server_is_back() -> None:
+    import socket
+
+    from tui_stt.emulators import EmulatorServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    session, events = make_session("nova-3", f"ws://127.0.0.1:{port}", FileSource(SPEECH, speed=None),
+                                    backoff=(0.1, 0.2, 0.4))
+    task = asyncio.create_task(session.run())
+    for _ in range(200):
+        if sum(isinstance(e, ev.Reconnecting) for e in events) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    from .conftest import FIXTURES
+
+    async with EmulatorServer(scripts=sorted(FIXTURES.glob("*.json")), port=port):
+        await asyncio.wait_for(task, 30)
+    assert session.failure is None
+    assert committed(events) == script_texts()
+    errors = [e for e in events if isinstance(e, ev.Error)]
+    assert errors and "cannot connect" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("product", "code"), [("nova-3", 1011), ("nova-3", 1006), ("flux", 1011), ("u3-rt-pro", 3005)],
+)
+async def test_a_dropped_connection_is_replayed_with_no_word_lost_or_repeated(emulator, product, code) -> None:
+    emulator.faults.plan = {0: Faults(close_after_audio_ms=4200, close_code=code, close_reason="emulated fault")}
+    session, events = make_session(product, emulator.url, FileSource(SPEECH, speed=None))
+    await asyncio.wait_for(session.run(), 30)
+    assert session.failure is None
+    assert committed(events) == script_texts()
+    records = emulator.records(product)
+    assert len(records) == 2
+    assert sum(isinstance(e, ev.Reconnecting) for e in events) == 1
+    # what the emulator finalised over both connections is exactly what we committed
+    assert [t for r in records for t in r.finals] == committed(events)
+    # every byte of the file reached the server; the replay starts where committed text ended
+    pcm = expected_sent(file_pcm())
+    assert records[1].audio == pcm[len(pcm) - records[1].audio_bytes:]
+
+
+async def test_provider_error_frames_are_shown_verbatim(emulator) -> None:
+    reason = "Session Cancelled: An error occurred (emulated)"
+    emulator.faults.plan = {0: Faults(close_after_audio_ms=3000, close_code=3005, close_reason=reason)}
+    session, events = make_session("u3-rt-pro", emulator.url, FileSource(SPEECH, speed=None))
+    await asyncio.wait_for(session.run(), 30)
+    first = emulator.records("u3-rt-pro")[0]
+    sent_error = next(m for m in first.sent if isinstance(m, dict) and m.get("type") == "Error")
+    shown = [e for e in events if isinstance(e, ev.Error) and e.code == 3005]
+    assert shown and shown[0].message == sent_error["error"]
+    assert committed(events) == script_texts()
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+async def test_malformed_server_frames_are_skipped_not_fatal(emulator, product: str) -> None:
+    emulator.faults = Faults(malformed_after=2)
+    session, events = make_session(product, emulator.url, FileSource(SPEECH, speed=None))
+    await asyncio.wait_for(session.run(), 30)
+    assert session.failure is None
+    assert any(isinstance(e, ev.Warning) and "malformed" in e.message for e in events)
+    assert committed(events) == script_texts()
+    assert len(emulator.records(product)) == 1  # skipped, not a reconnect
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+async def test_stop_mid_stream_flushes_and_never_hangs(emulator, product: str) -> None:
+    source = GatedSource(SPEECH, hold_at=140000)  # mid second sentence, and then the input stalls
+    session, events = make_session(product, emulator.url, source)
+    task = asyncio.create_task(session.run())
+    await emulator.wait_for(lambda s: s.records(product) and s.records(product)[0].audio_bytes >= 136000, 10)
+    t0 = time.monotonic()
+    session.stop()
+    await asyncio.wait_for(task, 10)
+    assert time.monotonic() - t0 < 5
+    texts = committed(events)
+    # the first sentence, and the words of the second one spoken before the stop, are committed
+    assert texts[0] == script_texts()[0]
+    assert len(texts) >= 2 and texts[1].split()[0] == script_texts()[1].split()[0]
+    assert isinstance(events[-1], ev.Ended) and events[-1].reason == "stopped"
+
+
+async def test_an_unresponsive_server_cannot_hang_shutdown(emulator) -> None:
+    emulator.faults = Faults(delay_ms=60000)  # nothing comes back in time
+    session, events = make_session("nova-3", emulator.url, FileSource(SPEECH, speed=None), finish_timeout=1.0)
+    t0 = time.monotonic()
+    await asyncio.wait_for(session.run(), 20)
+    assert time.monotonic() - t0 < 6
+    assert isinstance(events[-1], ev.Ended)
