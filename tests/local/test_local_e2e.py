@@ -140,15 +140,16 @@ async def test_live_options_and_thread_rebuild() -> None:
     half = int(4.5 * 32000)
     await stream(conn, pcm[:half], wait_idle=True)
     assert rec.of(ev.Committed) == []  # the first pause (1.2 s) is shorter than 3 s
-    await conn.configure({"min_silence_ms": 300, "threads": 1})
+    await conn.configure({"min_silence_ms": 300, "threads": 2})
     await stream(conn, pcm[half:], wait_idle=True)
     await conn.finish()
     turns = check_stream(rec, partials_before_each_commit=True)
     assert len(turns) == 2  # utterances 1+2 together, then 3
     assert wer("A cold wind blew across the hills. Open the door, and come inside.", turns[0].text) <= 0.2
     rebuilt = local_model.cached_recognizer()
-    assert rebuilt is not None and rebuilt.threads == 1 and rebuilt is not first
-    assert conn.options["threads"] == 1 and rec.of(ev.Configured) == []
+    assert first is not None and first.threads == 1  # the default
+    assert rebuilt is not None and rebuilt.threads == 2 and rebuilt is not first
+    assert conn.options["threads"] == 2 and rec.of(ev.Configured) == []
 
 
 async def test_recognizer_is_shared_silence_is_never_decoded_and_abort_stops() -> None:
