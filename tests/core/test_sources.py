@@ -29,7 +29,7 @@ async def test_file_pacing_follows_the_audio_clock(noise_wav, speed: float) -> N
     # each chunk is released when the audio clock reaches its end, never early, and late by little
     pos = 0
     lags = []
-    for t, n in zip(times, sizes):
+    for t, n in zip(times, sizes, strict=True):
         pos += n
         due = pos / 32000 / speed
         lags.append(t - due)

@@ -53,12 +53,14 @@ class TuiSttApp(App[int]):
     ]
 
     def __init__(self, run: RunConfig, *, autostart: bool = True,
-                 connection_factory: Callable[..., Any] | None = None) -> None:
+                 connection_factory: Callable[..., Any] | None = None,
+                 source_factory: Callable[[RunConfig], tuple[Any, str | None]] | None = None) -> None:
         super().__init__()
         self.run_config = run
         self.product = run.product
         self.autostart = autostart
         self.connection_factory = connection_factory
+        self.source_factory = source_factory or (lambda run: make_source(run, allow_sample=True))
         self.transcript = Transcript()
         self.session: Any = None  # tui_stt.session.StreamSession while streaming
         self.session_worker: Worker[None] | None = None
@@ -91,26 +93,20 @@ class TuiSttApp(App[int]):
             yield EventsLog(id="events")
         yield Footer()
 
-    @property
-    def events_log(self) -> EventsLog:
-        return self.query_one("#events", EventsLog)
-
-    @property
-    def transcript_view(self) -> TranscriptView:
-        return self.query_one("#transcript", TranscriptView)
-
-    @property
-    def status(self) -> StatusLine:
-        return self.query_one("#status", StatusLine)
-
     def on_mount(self) -> None:
+        # the main screen's widgets, kept so that updates keep working while a modal is on top
+        self.events_log = self.query_one("#events", EventsLog)
+        self.transcript_view = self.query_one("#transcript", TranscriptView)
+        self.status = self.query_one("#status", StatusLine)
+        self.mic = self.query_one("#mic", MicLevel)
+        self.partial = self.query_one("#partial", PartialView)
         self._narrow(self.size.width)
         self.status.product_label = PRODUCTS[self.product].label
         self.status.save_format = self.save_format
         for warning in self.run_config.warnings:
             self.events_log.add(warning, "warning")
             self.notify(warning, severity="warning", timeout=8)
-        self.query_one(PartialView).clear()
+        self.partial.clear()
         if self.autostart:
             self.start_session()
         else:
@@ -166,7 +162,7 @@ class TuiSttApp(App[int]):
         from tui_stt.session import StreamSession
 
         try:
-            source, note = await asyncio.to_thread(make_source, self.run_config, allow_sample=True)
+            source, note = await asyncio.to_thread(self.source_factory, self.run_config)
             await source.open()
         except AudioInputError as exc:
             self.events_log.add(str(exc), "error")
@@ -176,7 +172,7 @@ class TuiSttApp(App[int]):
         if note:
             self.events_log.add(note, "warning")
             self.notify(note, timeout=8)
-        self.query_one(MicLevel).set_input(source.name, self.run_config.vad)
+        self.mic.set_input(source.name, self.run_config.vad)
         journal = self._open_journal(config)
         kwargs: dict[str, Any] = {"journal": journal}
         if self.connection_factory is not None:
@@ -192,7 +188,7 @@ class TuiSttApp(App[int]):
             if journal is not None:
                 with contextlib.suppress(Exception):
                     journal.close()
-            self.query_one(MicLevel).reset()
+            self.mic.reset()
 
     def _open_journal(self, config: Any) -> Any:
         try:
@@ -253,17 +249,17 @@ class TuiSttApp(App[int]):
 
     def on_level_sampled(self, message: LevelSampled) -> None:
         e = message.event
-        self.query_one(MicLevel).update_level(e.rms_dbfs, e.peak_dbfs, e.is_speaking, e.clipped, message.history)
+        self.mic.update_level(e.rms_dbfs, e.peak_dbfs, e.is_speaking, e.clipped, message.history)
 
     def on_partial_changed(self, message: PartialChanged) -> None:
-        self.query_one(PartialView).show(message.event.text, message.event.tentative)
+        self.partial.show(message.event.text, message.event.tentative)
 
     def on_session_event(self, message: SessionEvent) -> None:
         e = message.event
         if isinstance(e, ev.Committed):
             turn = self.transcript.add(e.turn)
             self.transcript_view.add_turn(turn)
-            self.query_one(PartialView).clear()
+            self.partial.clear()
             self.commit_to_screen.append(time.monotonic() - e.mono)
             self.status.turns = len(self.transcript)
             lat = self._turn_latency(e)
@@ -282,7 +278,7 @@ class TuiSttApp(App[int]):
             self.status.state = "error"
             self.notify(e.message, severity="error", timeout=10)
         elif isinstance(e, ev.Ended):
-            self.query_one(PartialView).clear()
+            self.partial.clear()
             if not e.error:
                 self.status.state = "idle"
         kind = EVENT_KIND.get(type(e), "info")
@@ -409,7 +405,7 @@ class TuiSttApp(App[int]):
     def action_clear(self) -> None:
         self.transcript.clear()
         self.transcript_view.clear()
-        self.query_one(PartialView).clear()
+        self.partial.clear()
         self.status.turns = 0
         where = f" ({self.journal.path})" if self.journal is not None else ""
         self.events_log.add(f"transcript cleared; the journal keeps every turn{where}")

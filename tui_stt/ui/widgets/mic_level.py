@@ -62,9 +62,12 @@ class MicLevel(Vertical):
         self.vad_on = True
 
     def compose(self) -> ComposeResult:
-        yield LevelBar(id="level-bar")
-        yield Sparkline([0.0] * 80, id="level-history", summary_function=max)
-        yield Static("", id="mic-info")
+        self.bar = LevelBar(id="level-bar")
+        self.sparkline = Sparkline([0.0] * 80, id="level-history", summary_function=max)
+        self.info = Static("", id="mic-info")
+        yield self.bar
+        yield self.sparkline
+        yield self.info
 
     def on_mount(self) -> None:
         self._render_info()
@@ -79,11 +82,11 @@ class MicLevel(Vertical):
         self._peaks.append((now, peak))
         while self._peaks and now - self._peaks[0][0] > PEAK_HOLD_S:
             self._peaks.popleft()
-        bar = self.query_one(LevelBar)
+        bar = self.bar
         bar.rms = rms
         bar.peak_hold = max(p for _, p in self._peaks)
         self.history.extend(history or [rms])
-        self.query_one(Sparkline).data = [max(0.0, v - FLOOR) for v in self.history]
+        self.sparkline.data = [max(0.0, v - FLOOR) for v in self.history]
         if clipped:
             self.clipped_at = now
         if speaking != self.speaking or clipped or (self.clipped_at and now - self.clipped_at > 2.0):
@@ -93,7 +96,7 @@ class MicLevel(Vertical):
             self._render_info()
 
     def reset(self) -> None:
-        bar = self.query_one(LevelBar)
+        bar = self.bar
         bar.rms = bar.peak_hold = -96.0
         self.speaking = False
         self._render_info()
@@ -110,4 +113,4 @@ class MicLevel(Vertical):
         t.append(self.input_name)
         if self.clipped_at:
             t.append("  CLIPPING: lower the input gain", style="bold white on red")
-        self.query_one("#mic-info", Static).update(t)
+        self.info.update(t)

@@ -1,0 +1,192 @@
+"""Pilot tests: every key action of the dashboard, against emulator-backed sessions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import Input
+
+from tui_stt.journal import read_journal
+from tui_stt.ui.app import build_app
+from tui_stt.ui.widgets import PartialView
+
+from ..e2e.conftest import GatedSource, script_texts
+from .conftest import FAKE_KEY, SPEECH, make_run, wait_until
+
+
+def screen_text(app) -> str:
+    """What the transcript pane shows."""
+    view = app.transcript_view
+    return "\n".join(strip.text for strip in view.lines)
+
+
+def gated(hold_at: int):
+    holder: dict = {}
+
+    def factory(_run):
+        holder["source"] = GatedSource(SPEECH, hold_at=hold_at)
+        return holder["source"], None
+
+    return factory, holder
+
+
+async def test_transcript_appears_on_screen_and_ctrl_s_saves_it(emulator, tmp_path: Path) -> None:
+    app = build_app(make_run(tmp_path, url=emulator.url, speed=float("inf")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: len(app.transcript) == 3, what="three committed turns")
+        shown = screen_text(app)
+        for sentence in script_texts():
+            assert sentence in shown
+        assert "[00:00:00]" in shown  # start times
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.saved_paths, what="a saved file")
+        saved = app.saved_paths[0]
+        assert saved.parent == tmp_path / "saved" and saved.suffix == ".txt"
+        assert [line for line in saved.read_text().splitlines() if line.strip()] == script_texts()
+        assert any(str(saved) in line for line in app.events_log.lines_text)
+        # another format, chosen with f
+        await pilot.press("f")  # txt -> md
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(app.saved_paths) == 2)
+        md = app.saved_paths[1].read_text()
+        assert app.saved_paths[1].suffix == ".md" and all(s in md for s in script_texts())
+
+
+async def test_partials_show_then_clear_on_commit(emulator, tmp_path: Path) -> None:
+    factory, holder = gated(hold_at=48000)  # 1.5 s: mid first sentence
+    app = build_app(make_run(tmp_path, url=emulator.url), source_factory=factory)
+    async with app.run_test(size=(100, 30)) as pilot:
+        partial = app.query_one(PartialView)
+        await wait_until(pilot, lambda: partial.text != "", what="a partial")
+        assert script_texts()[0].split()[0] in partial.text
+        assert len(app.transcript) == 0
+        holder["source"].gate.set()
+        await wait_until(pilot, lambda: len(app.transcript) == 3)
+        await wait_until(pilot, lambda: partial.text == "")
+
+
+async def test_switching_product_reconnects_with_the_new_product(emulator, tmp_path: Path) -> None:
+    factory, holder = gated(hold_at=64000)
+    app = build_app(make_run(tmp_path, url=emulator.url), source_factory=factory)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: emulator.records("nova-3"), what="a nova-3 connection")
+        await pilot.press("p")
+        await pilot.pause()
+        from textual.widgets import OptionList
+
+        options = app.screen.query_one(OptionList)
+        options.highlighted = [o.id for o in options._options].index("flux")
+        await pilot.press("enter")
+        holder["source"].gate.set()
+        await wait_until(pilot, lambda: emulator.records("flux"), what="a flux connection")
+        assert app.product == "flux" and app.status.product_label == "Deepgram Flux"
+        assert any("switched to Deepgram Flux" in line for line in app.events_log.lines_text)
+        holder["source"].gate.set()
+        await wait_until(pilot, lambda: any(t.product == "flux" for t in app.transcript.turns))
+    settings = (tmp_path / "config" / "tui-stt" / "settings.toml").read_text()
+    assert 'product = "flux"' in settings
+
+
+async def test_live_option_change_is_applied_in_session(emulator, tmp_path: Path) -> None:
+    factory, holder = gated(hold_at=96000)
+    app = build_app(make_run(tmp_path, product="flux", url=emulator.url), source_factory=factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: emulator.records("flux") and emulator.records("flux")[0].audio_bytes
+                         >= 90000, what="audio at the emulator")
+        await pilot.press("o")
+        await pilot.pause()
+        field = app.screen.query_one("#opt-eot_threshold", Input)
+        field.value = "1.5"
+        await pilot.pause()
+        assert "out of range" in str(app.screen.query_one("#err-eot_threshold").render())
+        field.value = "0.9"
+        await pilot.pause()
+        await pilot.click("#apply")
+        await wait_until(pilot, lambda: any(isinstance(f, dict) and f.get("type") == "Configure"
+                                            for f in emulator.records("flux")[0].text_frames),
+                         what="Configure at the emulator")
+        await wait_until(pilot, lambda: any("options applied in-session" in line and "eot_threshold=0.9" in line
+                                            for line in app.events_log.lines_text), what="the events line")
+        holder["source"].gate.set()
+        await wait_until(pilot, lambda: len(app.transcript) == 3)
+    assert len(emulator.records("flux")) == 1
+    saved = (tmp_path / "config" / "tui-stt" / "settings.toml").read_text()
+    assert "eot_threshold = 0.9" in saved
+
+
+async def test_other_option_change_reconnects_seamlessly(emulator, tmp_path: Path) -> None:
+    factory, holder = gated(hold_at=128000)
+    app = build_app(make_run(tmp_path, url=emulator.url), source_factory=factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: emulator.records("nova-3") and emulator.records("nova-3")[0].audio_bytes
+                         >= 120000)
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#opt-endpointing", Input).value = "800"
+        await pilot.press("ctrl+enter")
+        await wait_until(pilot, lambda: len(emulator.records("nova-3")) == 2, what="a reconnect")
+        assert emulator.records("nova-3")[1].query["endpointing"] == "800"
+        assert any("by reconnect" in line or "applied reconnect" in line for line in app.events_log.lines_text)
+        holder["source"].gate.set()
+        await wait_until(pilot, lambda: not app.streaming, what="the end of the input")
+    text = " ".join(t.text for t in app.transcript.turns)
+    assert text == " ".join(script_texts())
+
+
+async def test_quit_finalizes_and_flushes_the_journal(emulator, tmp_path: Path) -> None:
+    factory, holder = gated(hold_at=140000)  # mid second sentence, input stalls there
+    app = build_app(make_run(tmp_path, url=emulator.url), source_factory=factory)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: len(app.transcript) == 1)
+        await wait_until(pilot, lambda: emulator.records("nova-3")[0].audio_bytes >= 136000)
+        journal = app.journal.path
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running, timeout=10, what="the app to exit")
+    _header, turns = read_journal(journal)
+    assert [t.text for t in turns][0] == script_texts()[0]
+    assert len(turns) == 2  # the half-spoken second sentence was finalized, not lost
+    assert turns[1].text.split()[0] == script_texts()[1].split()[0]
+    assert any(json.loads(line).get("type") == "Finalize"
+               for line in [json.dumps(f) for f in emulator.records("nova-3")[0].text_frames if isinstance(f, dict)])
+
+
+async def test_space_stops_and_starts_and_ctrl_l_clears(emulator, tmp_path: Path) -> None:
+    app = build_app(make_run(tmp_path, url=emulator.url, speed=float("inf")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: len(app.transcript) == 3 and not app.streaming)
+        await pilot.press("ctrl+l")
+        assert len(app.transcript) == 0 and screen_text(app).strip() == ""
+        assert any("cleared" in line for line in app.events_log.lines_text)
+        await pilot.press("space")  # start again: the file is replayed
+        await wait_until(pilot, lambda: len(app.transcript) == 3 and not app.streaming)
+        assert len(emulator.records("nova-3")) == 2
+
+
+async def test_no_key_opens_names_the_variable_and_a_pasted_key_starts(emulator, tmp_path: Path) -> None:
+    app = build_app(make_run(tmp_path, url=emulator.url, keys=False, speed=float("inf")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.status.state == "no key"
+        assert any("DEEPGRAM_API_KEY" in line for line in app.events_log.lines_text)
+        await pilot.press("k")
+        await pilot.pause()
+        app.screen.query_one("#key-input", Input).value = FAKE_KEY
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.transcript) == 3)
+        assert all(FAKE_KEY not in line for line in app.events_log.lines_text)
+        assert FAKE_KEY not in app.export_screenshot()
+    assert not (tmp_path / "config" / "tui-stt" / ".env").exists()  # not saved unless asked
+
+
+async def test_help_lists_every_binding(tmp_path: Path) -> None:
+    app = build_app(make_run(tmp_path, keys=False), autostart=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        from textual.widgets import Markdown
+
+        text = app.screen.query_one(Markdown).source
+        for binding_id in ("toggle_stream", "switch_product", "edit_options", "save", "clear", "help", "quit"):
+            assert binding_id in text
+        await pilot.press("escape")
