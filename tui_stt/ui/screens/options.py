@@ -20,11 +20,11 @@ class OptionsScreen(ModalScreen[dict[str, Any] | None]):
     DEFAULT_CSS = """
     OptionsScreen { align: center middle; }
     OptionsScreen > Vertical {
-        width: 90%; max-width: 120; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
+        width: 96%; max-width: 120; height: 94%; border: thick $primary; background: $surface; padding: 0 1;
     }
     OptionsScreen #opt-title { text-style: bold; height: auto; margin-bottom: 1; }
     OptionsScreen .opt-row { height: auto; margin-bottom: 1; }
-    OptionsScreen .opt-name { width: 36; height: 1; }
+    OptionsScreen .opt-name { width: 30%; max-width: 36; height: 1; }
     OptionsScreen .opt-name.-live { color: $success; }
     OptionsScreen .opt-field { width: 1fr; height: auto; }
     OptionsScreen .opt-field Input { width: 100%; height: 1; border: none; padding: 0 1; background: $boost; }
@@ -52,17 +52,16 @@ class OptionsScreen(ModalScreen[dict[str, Any] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            note = ("green names change in-session; others reconnect seamlessly" if self.streaming
-                    else "applied when streaming starts")
+            note = ("green: changes in-session; others reconnect without losing audio" if self.streaming
+                    else "green: can change in-session; applied when streaming starts")
             yield Static(f"Options: {self.spec.label}  ({note})", id="opt-title")
             with VerticalScroll():
                 for opt in self.spec.options:
                     with Horizontal(classes="opt-row"):
-                        name = f"{opt.name}{'  (live)' if opt.live else ''}"
-                        yield Label(name, classes="opt-name" + (" -live" if opt.live else ""))
+                        yield Label(opt.name, classes="opt-name" + (" -live" if opt.live else ""))
                         with Vertical(classes="opt-field"):
                             yield Input(opt.format(self.values.get(opt.name)), id=f"opt-{opt.name}",
-                                        placeholder=opt.allowed())
+                                        placeholder="(off)" if opt.optional else "")
                             yield Static(f"{opt.help} Allowed: {opt.allowed()}.", classes="opt-help")
                             yield Static("", classes="opt-error", id=f"err-{opt.name}")
             with Horizontal(id="opt-buttons"):

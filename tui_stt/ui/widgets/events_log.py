@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.widgets import RichLog
+
+from tui_stt.ui.widgets.reflow_log import ReflowLog
 
 STYLES = {"error": "bold red", "warning": "yellow", "ok": "green", "info": "", "dim": "dim"}
 
 
-class EventsLog(RichLog):
+class EventsLog(ReflowLog):
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(wrap=True, markup=False, highlight=False, max_lines=2000, **kwargs)
+        super().__init__(max_entries=2000, **kwargs)
         self.lines_text: list[str] = []  # plain copy, for tests and screenshots
 
     def add(self, text: str, kind: str = "info") -> None:
@@ -22,4 +23,4 @@ class EventsLog(RichLog):
         self.lines_text.append(text)
         if len(self.lines_text) > 2000:
             del self.lines_text[:1000]
-        self.write(line, scroll_end=True)
+        self.add_line(line, scroll_end=True)

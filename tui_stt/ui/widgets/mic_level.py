@@ -108,8 +108,8 @@ class MicLevel(Vertical):
         elif self.speaking:
             t.append("● speaking", style="bold green")
         else:
-            t.append("○ silent  ", style="dim")
-        t.append("  input: ", style="dim")
+            t.append("○ silent ", style="dim")
+        t.append("   input: ", style="dim")
         t.append(self.input_name)
         if self.clipped_at:
             t.append("  CLIPPING: lower the input gain", style="bold white on red")

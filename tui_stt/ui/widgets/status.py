@@ -29,14 +29,24 @@ class StatusLine(Static):
         self.set_interval(1.0, self.refresh)
 
     def render(self) -> Text:
+        elapsed = 0 if self.started_at is None else int(time.monotonic() - self.started_at)
+        lat = "-" if self.latency_ms is None else f"{self.latency_ms:.0f} ms"
+        # most important first; what does not fit the width is left out rather than cut
+        parts: list[tuple[str, str]] = [
+            (f" {self.product_label} ", "bold"),
+            (f"● {self.state}", STATE_STYLE.get(self.state, "")),
+            (f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d}", ""),
+            (f"last turn {lat}", ""),
+            (f"{self.turns} turns", "dim"),
+            (f"save: {self.save_format}", "dim"),
+        ]
         t = Text()
         t.append(" tui-stt ", style="bold reverse")
-        t.append(f" {self.product_label} ", style="bold")
-        t.append("│ ", style="dim")
-        t.append(f"● {self.state}", style=STATE_STYLE.get(self.state, ""))
-        elapsed = 0 if self.started_at is None else int(time.monotonic() - self.started_at)
-        t.append(f" │ {elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d}", style="")
-        lat = "-" if self.latency_ms is None else f"{self.latency_ms:.0f} ms"
-        t.append(f" │ last turn {lat}", style="")
-        t.append(f" │ {self.turns} turns │ save: {self.save_format}", style="dim")
+        width = self.size.width or 200
+        for i, (text, style) in enumerate(parts):
+            sep = " │ " if i > 1 else ("" if i == 0 else "│ ")
+            if t.cell_len + len(sep) + len(text) > width:
+                break
+            t.append(sep, style="dim")
+            t.append(text, style=style)
         return t

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import RichLog
 
 from tui_stt.events import Turn
+from tui_stt.ui.widgets.reflow_log import ReflowLog
 
-MAX_LINES = 50_000
+MAX_TURNS = 20_000  # on screen; the transcript model (and ctrl+s) keeps every turn
 
 
 def _clock(seconds: float) -> str:
@@ -15,12 +15,11 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-class TranscriptView(RichLog):
+class TranscriptView(ReflowLog):
     """Line-based and virtual (RichLog), so thousands of turns stay fast; each commit is one write."""
 
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(wrap=True, markup=False, highlight=False, max_lines=MAX_LINES, auto_scroll=True,
-                         **kwargs)
+        super().__init__(max_entries=MAX_TURNS, **kwargs)
         self._open_turn: tuple[str, int] | None = None  # (product, turn_index) of an unfinished turn
         self.count = 0
 
@@ -36,13 +35,14 @@ class TranscriptView(RichLog):
                 line.append(f"Speaker {turn.speaker}: ", style="bold magenta")
         line.append(turn.text)
         self._open_turn = None if turn.end_of_turn else key
-        self.write(line, scroll_end=follow)
+        self.add_line(line, scroll_end=follow)
         self.count += 1
 
     def end_turn(self) -> None:
         self._open_turn = None
 
-    def clear(self) -> RichLog:
+    def clear(self) -> TranscriptView:
         self._open_turn = None
         self.count = 0
-        return super().clear()
+        super().clear()
+        return self

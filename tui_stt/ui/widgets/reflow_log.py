@@ -1,0 +1,45 @@
+"""A RichLog that wraps at its own width and re-wraps what it holds when that width changes."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from rich.text import Text
+from textual import events
+from textual.widgets import RichLog
+
+
+class ReflowLog(RichLog):
+    def __init__(self, *, max_entries: int, **kwargs: Any) -> None:
+        super().__init__(wrap=True, markup=False, highlight=False, min_width=20, max_lines=max_entries * 4,
+                         **kwargs)
+        self.entries: deque[Text] = deque(maxlen=max_entries)
+        self._wrapped_at = 0
+
+    def _width(self) -> int | None:
+        width = self.scrollable_content_region.width
+        return width if width > 0 else None
+
+    def add_line(self, line: Text, *, scroll_end: bool | None = None) -> None:
+        self.entries.append(line)
+        width = self._width()
+        if not width or width != self._wrapped_at:
+            return  # written (wrapped at the right width) when the size is known: see on_resize
+        self.write(line, width=width, scroll_end=scroll_end)
+
+    def clear(self) -> ReflowLog:
+        self.entries.clear()
+        super().clear()
+        return self
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = self._width()
+        if width and width != self._wrapped_at:
+            follow = self.is_vertical_scroll_end or not self._wrapped_at
+            super().clear()
+            self._wrapped_at = width
+            for line in self.entries:
+                self.write(line, width=width, scroll_end=False)
+            if follow:
+                self.scroll_end(animate=False)
