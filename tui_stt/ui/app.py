@@ -180,6 +180,7 @@ class TuiSttApp(App[int]):
         session = StreamSession(config, source, lambda e: self._emit(e, sid), **kwargs)
         self.session = session
         self.status.started_at = time.monotonic()
+        self.status.stopped_at = None
         try:
             await session.run()
         finally:
@@ -278,6 +279,7 @@ class TuiSttApp(App[int]):
             self.status.state = "error"
             self.notify(e.message, severity="error", timeout=10)
         elif isinstance(e, ev.Ended):
+            self.status.stopped_at = time.monotonic()
             self.partial.clear()
             if not e.error:
                 self.status.state = "idle"

@@ -24,12 +24,14 @@ class StatusLine(Static):
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__("", **kwargs)
         self.started_at: float | None = None
+        self.stopped_at: float | None = None  # the clock stops when the session ends
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)
 
     def render(self) -> Text:
-        elapsed = 0 if self.started_at is None else int(time.monotonic() - self.started_at)
+        end = self.stopped_at if self.stopped_at is not None else time.monotonic()
+        elapsed = 0 if self.started_at is None else int(max(0.0, end - self.started_at))
         lat = "-" if self.latency_ms is None else f"{self.latency_ms:.0f} ms"
         # most important first; what does not fit the width is left out rather than cut
         parts: list[tuple[str, str]] = [
