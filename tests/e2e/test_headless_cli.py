@@ -1,0 +1,128 @@
+"""Headless mode as a user runs it: `python -m tui_stt.emulators` in one process, `tui-stt --headless` in another."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui_stt.wer import wer
+
+from .conftest import FIXTURES, SPEECH, script_texts
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("DEEPGRAM", "ASSEMBLYAI", "XDG_", "TUI_STT")) and not k.lower().endswith("_proxy")}
+    for name in ("CONFIG", "DATA", "STATE", "CACHE"):
+        e[f"XDG_{name}_HOME"] = str(tmp_path / name.lower())
+    e["NO_PROXY"] = "127.0.0.1,localhost"
+    e["DEEPGRAM_API_KEY"] = e["ASSEMBLYAI_API_KEY"] = "cli-test-key-0123456789"
+    return e
+
+
+@pytest.fixture
+def emulator_url(env: dict[str, str]) -> Iterator[str]:
+    scripts = [arg for path in sorted(FIXTURES.glob("*.json")) for arg in ("--script", str(path))]
+    proc = subprocess.Popen([sys.executable, "-m", "tui_stt.emulators", "--port", "0", "--key",
+                             "cli-test-key-0123456789", *scripts],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"ws://127\.0\.0\.1:\d+", line)
+    assert match, line
+    yield match.group(0)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    proc.stdout.close()
+
+
+def headless(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui_stt", "--headless", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("product", ["nova-3", "flux", "u3-rt-pro"])
+def test_headless_prints_one_line_per_turn_and_exits_0(env, emulator_url, product: str) -> None:
+    r = headless(env, "--product", product, "--input", str(SPEECH), "--speed", "max",
+                 "--deepgram-url", emulator_url, "--assemblyai-url", emulator_url)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == script_texts()
+    assert "connected to " + emulator_url in r.stderr
+    assert all(line.startswith("tui-stt: ") for line in r.stderr.splitlines())
+    assert "cli-test-key" not in r.stdout + r.stderr
+
+
+def test_jsonl_has_turns_with_times_and_partials_before_each(env, emulator_url) -> None:
+    r = headless(env, "--product", "nova-3", "--input", str(SPEECH), "--speed", "max", "--format", "jsonl",
+                 "--deepgram-url", emulator_url)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    turns = [x for x in records if x["type"] == "turn"]
+    assert [t["text"] for t in turns] == script_texts()
+    assert all(t["product"] == "nova-3" and t["end"] > t["start"] >= 0 and t["words"] for t in turns)
+    kinds = "".join("p" if x["type"] == "partial" else "T" for x in records)
+    assert re.fullmatch(r"(p+T)+", kinds), kinds
+
+
+def test_a_refused_key_exits_nonzero_promptly_with_one_line(env, emulator_url) -> None:
+    env["DEEPGRAM_API_KEY"] = "wrong-key"
+    t0 = time.monotonic()
+    r = headless(env, "--product", "nova-3", "--input", str(SPEECH), "--deepgram-url", emulator_url)
+    assert time.monotonic() - t0 < 10
+    assert r.returncode == 1
+    assert r.stdout == ""
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == "tui-stt: error: Deepgram refused the API key (HTTP 401): Invalid credentials." or (
+        "refused the API key" in last), r.stderr
+    assert "wrong-key" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_stops_gracefully_and_flushes(env, emulator_url) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tui_stt", "--headless", "--product", "nova-3", "--input",
+                             str(SPEECH), "--speed", "2", "--deepgram-url", emulator_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the first sentence is committed ...
+    assert first.strip() == script_texts()[0]
+    time.sleep(0.6)  # ... and the second one is being spoken (at 2x: 0.6 s wall = 1.2 s of audio)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    rest = out.splitlines()
+    assert rest and rest[0].split()[0] == script_texts()[1].split()[0]  # finalized, not lost
+    assert "stopping" in err and "Traceback" not in err
+
+
+def test_48k_stereo_input_is_resampled_and_transcribed(env, emulator_url) -> None:
+    r = headless(env, "--product", "u3-rt-pro", "--input", str(FIXTURES / "speech_3_48k_stereo.wav"),
+                 "--speed", "max", "--assemblyai-url", emulator_url)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == script_texts()
+
+
+@pytest.mark.slow
+def test_local_product_headless_transcribes_with_partials(env) -> None:
+    pytest.importorskip("sherpa_onnx")
+    from tui_stt.providers.local_model import missing_reason
+
+    if missing_reason():
+        pytest.skip(missing_reason())
+    r = headless(env, "--product", "local", "--input", str(SPEECH), "--format", "jsonl", timeout=120)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    turns = [x["text"] for x in records if x["type"] == "turn"]
+    assert wer(" ".join(script_texts()), " ".join(turns)) <= 0.2, turns
+    kinds = "".join("p" if x["type"] == "partial" else "T" for x in records)
+    assert re.fullmatch(r"(p+T)+", kinds), kinds
