@@ -107,7 +107,7 @@ def _product_saved(path: Path) -> bool:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib
     try:
         with open(path, "rb") as f:
             return "product" in tomllib.load(f).get("app", {})

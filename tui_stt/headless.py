@@ -114,7 +114,7 @@ async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
         return 1
     try:
         source, _note = make_source(run, allow_sample=False)
-        await source.open()  # type: ignore[attr-defined]
+        await source.open()
     except AudioInputError as exc:
         printer.info(str(exc))
         return 1

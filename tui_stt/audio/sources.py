@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tui_stt.audio import BYTES_PER_MS, SAMPLE_RATE
 from tui_stt.audio.stderr import quiet_fd2
@@ -106,14 +107,14 @@ class FileSource(AudioSource):
         if self.speed is not None and self.speed <= 0:
             raise AudioInputError(f"--speed must be above 0 (got {speed})")
         self.vad = vad
-        self._file = None
+        self._file: Any = None
         self.position_bytes = 0
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> Any:
         import decibri
 
         what = str(self.path)
@@ -135,7 +136,7 @@ class FileSource(AudioSource):
         if self._file is None:
             self._file = await asyncio.to_thread(self._open)
 
-    def _read(self):  # type: ignore[no-untyped-def]
+    def _read(self) -> Any:
         import decibri
 
         assert self._file is not None
@@ -186,7 +187,7 @@ def parse_device(value: str | None) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
-def _is_null_device(info) -> bool:  # type: ignore[no-untyped-def]
+def _is_null_device(info) -> bool:
     return str(getattr(info, "id", "")).endswith(":null")
 
 
@@ -213,7 +214,7 @@ class MicSource(AudioSource):
         self.device = parse_device(device) if isinstance(device, str) else device
         self.vad = vad
         self.log_path = log_path
-        self._mic = None
+        self._mic: Any = None
         self._name = "default microphone" if self.device is None else f"device {self.device}"
 
     @property
@@ -225,7 +226,7 @@ class MicSource(AudioSource):
             return
         import decibri
 
-        def start():  # type: ignore[no-untyped-def]
+        def start():
             with quiet_fd2(self.log_path):
                 devices = [d for d in decibri.input_devices() if not _is_null_device(d)]
                 if not devices:

@@ -25,16 +25,16 @@ AUTH_CODES = (401, 403, 1008)
 FATAL_CODES = (400, 3006, 3009)
 
 
-def _make_client_class():  # type: ignore[no-untyped-def]
+def _make_client_class():
     import pydantic
     import websockets
     from assemblyai.streaming.v3 import AsyncStreamingClient
 
-    class _GuardedClient(AsyncStreamingClient):  # type: ignore[misc, valid-type]
+    class _GuardedClient(AsyncStreamingClient):
         on_malformed: Any = None
         on_socket_closed: Any = None
 
-        def _parse_message(self, data):  # type: ignore[no-untyped-def, override]
+        def _parse_message(self, data):  # type: ignore[override]
             try:
                 return super()._parse_message(data)
             except pydantic.ValidationError as exc:
@@ -43,7 +43,7 @@ def _make_client_class():  # type: ignore[no-untyped-def]
                     self.on_malformed(data)
                 return None
 
-        async def _report_connection_closed(self, error):  # type: ignore[no-untyped-def, override]
+        async def _report_connection_closed(self, error):
             if isinstance(error, websockets.exceptions.ConnectionClosed) and self.on_socket_closed:
                 rcvd = error.rcvd
                 self.on_socket_closed(rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "")
@@ -57,7 +57,7 @@ class AssemblyAIConnection(Connection):
 
     product = "u3-rt-pro"
 
-    def __init__(self, config, emit) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, config, emit) -> None:
         super().__init__(config, emit)
         host = config.base_url or ASSEMBLYAI_HOSTS[self.options.get("region") or "us"]
         self.base_url = host.rstrip("/")
@@ -76,7 +76,7 @@ class AssemblyAIConnection(Connection):
         from assemblyai.streaming.v3 import Encoding, StreamingParameters
 
         o = self.options
-        return StreamingParameters(
+        return StreamingParameters(  # type: ignore[call-arg]
             sample_rate=16000, encoding=Encoding.pcm_s16le, speech_model=o["speech_model"],
             end_of_turn_confidence_threshold=o["end_of_turn_confidence_threshold"],
             min_turn_silence=o["min_turn_silence"], max_turn_silence=o["max_turn_silence"],

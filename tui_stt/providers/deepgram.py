@@ -29,7 +29,7 @@ DEFAULT_URL = "wss://api.deepgram.com"
 OK_CLOSE_CODES = (1000, 1005)
 
 
-def _import_sdk():  # type: ignore[no-untyped-def]
+def _import_sdk():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import deepgram
@@ -49,7 +49,7 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 class _DeepgramConnection(Connection):
     path = ""
 
-    def __init__(self, config, emit) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, config, emit) -> None:
         super().__init__(config, emit)
         self.base_url = (config.base_url or DEFAULT_URL).rstrip("/")
         self.url = self.base_url + self.path
@@ -192,7 +192,7 @@ class NovaConnection(_DeepgramConnection):
     product = "nova-3"
     path = "/v1/listen"
 
-    def __init__(self, config, emit) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, config, emit) -> None:
         super().__init__(config, emit)
         self.turn_index = 0
         self._turn_has_text = False
@@ -340,7 +340,7 @@ class FluxConnection(_DeepgramConnection):
     product = "flux"
     path = "/v2/listen"
 
-    def __init__(self, config, emit) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, config, emit) -> None:
         super().__init__(config, emit)
         self._turn_open = False
         self._turn_done = asyncio.Event()

@@ -34,7 +34,7 @@ def connection_class(product: str) -> type[Connection]:
     raise FatalProviderError(f"unknown product {product!r}; choose one of {', '.join(PRODUCTS)}")
 
 
-def make_connection(config: ConnectionConfig, emit) -> Connection:  # type: ignore[no-untyped-def]
+def make_connection(config: ConnectionConfig, emit) -> Connection:
     return connection_class(config.product)(config, emit)
 
 

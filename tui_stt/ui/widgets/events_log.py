@@ -12,7 +12,7 @@ STYLES = {"error": "bold red", "warning": "yellow", "ok": "green", "info": "", "
 
 
 class EventsLog(ReflowLog):
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs) -> None:
         super().__init__(max_entries=2000, **kwargs)
         self.lines_text: list[str] = []  # plain copy, for tests and screenshots
 

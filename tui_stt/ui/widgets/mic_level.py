@@ -52,7 +52,7 @@ class MicLevel(Vertical):
     MicLevel > #mic-info { height: 1; }
     """
 
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.history: deque[float] = deque([-96.0] * 80, maxlen=80)
         self._peaks: deque[tuple[float, float]] = deque()

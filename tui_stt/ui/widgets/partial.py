@@ -12,7 +12,7 @@ class PartialView(Static):
     PartialView.-tentative { color: $warning; text-style: italic; }
     """
 
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.text = ""
         self.tentative = False

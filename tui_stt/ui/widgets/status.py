@@ -21,7 +21,7 @@ class StatusLine(Static):
     save_format: reactive[str] = reactive("txt")
     turns: reactive[int] = reactive(0)
 
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.started_at: float | None = None
         self.stopped_at: float | None = None  # the clock stops when the session ends

@@ -18,7 +18,7 @@ def _clock(seconds: float) -> str:
 class TranscriptView(ReflowLog):
     """Line-based and virtual (RichLog), so thousands of turns stay fast; each commit is one write."""
 
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs) -> None:
         super().__init__(max_entries=MAX_TURNS, **kwargs)
         self._open_turn: tuple[str, int] | None = None  # (product, turn_index) of an unfinished turn
         self.count = 0
