@@ -217,3 +217,22 @@ async def test_an_unresponsive_server_cannot_hang_shutdown(emulator) -> None:
     await asyncio.wait_for(session.run(), 20)
     assert time.monotonic() - t0 < 6
     assert isinstance(events[-1], ev.Ended)
+
+
+async def test_paused_input_sends_keepalives_so_the_idle_timeout_never_fires() -> None:
+    from tui_stt.emulators import EmulatorServer
+
+    from .conftest import FIXTURES
+
+    async with EmulatorServer(scripts=sorted(FIXTURES.glob("*.json")), idle_timeout_s=1.0) as emu:
+        source = GatedSource(SPEECH, hold_at=96000)  # the input stops 3 s in, as a paused mic would
+        session, events = make_session("nova-3", emu.url, source, keepalive_s=0.3)
+        task = asyncio.create_task(session.run())
+        await emu.wait_for(lambda s: s.records("nova-3") and s.records("nova-3")[0].audio_bytes >= 96000, 10)
+        await emu.wait_for(lambda s: sum(1 for f in s.records("nova-3")[0].text_frames
+                                         if isinstance(f, dict) and f.get("type") == "KeepAlive") >= 5, 10)
+        source.gate.set()
+        await asyncio.wait_for(task, 30)
+        (record,) = emu.records("nova-3")  # never closed for idleness, so no reconnect
+        assert record.close_code == 1000
+    assert committed(events) == script_texts()

@@ -103,6 +103,10 @@ class TuiSttApp(App[int]):
         self._narrow(self.size.width)
         self.status.product_label = PRODUCTS[self.product].label
         self.status.save_format = self.save_format
+        settings = self.run_config.settings
+        if self.run_config.device and self.run_config.device != settings.device:
+            settings.device = self.run_config.device  # remembered for the next run
+            self._save_settings()
         for warning in self.run_config.warnings:
             self.events_log.add(warning, "warning")
             self.notify(warning, severity="warning", timeout=8)
