@@ -236,3 +236,19 @@ async def test_paused_input_sends_keepalives_so_the_idle_timeout_never_fires() -
         (record,) = emu.records("nova-3")  # never closed for idleness, so no reconnect
         assert record.close_code == 1000
     assert committed(events) == script_texts()
+
+
+async def test_assemblyai_chunks_stay_within_50_to_1000_ms_with_small_batches(emulator) -> None:
+    session, events = make_session("u3-rt-pro", emulator.url, FileSource(SPEECH, speed=None), batch_ms=20)
+    await asyncio.wait_for(session.run(), 30)
+    assert session.failure is None  # the emulator closes with 3007 on a chunk outside 50-1000 ms
+    assert committed(events) == script_texts()
+
+
+async def test_flux_eager_end_of_turn_is_a_tentative_partial(emulator) -> None:
+    session, events = make_session("flux", emulator.url, FileSource(SPEECH, speed=None),
+                                   options={"eager_eot_threshold": 0.4})
+    await asyncio.wait_for(session.run(), 30)
+    tentative = [e for e in events if isinstance(e, ev.Partial) and e.tentative]
+    assert tentative and tentative[0].text == script_texts()[0]
+    assert committed(events) == script_texts()

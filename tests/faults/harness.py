@@ -1,0 +1,176 @@
+"""Run one ``StreamSession`` against the emulator with a fault plan, and check what the user must never lose.
+
+``random_plan`` draws faults per connection index (seeded): abrupt closes after some audio (Deepgram 1006 /
+1011, AssemblyAI 1006 / 3005), closes on the wall clock (they can land while the session finishes), delayed
+replies, a malformed frame, a refused handshake (503), and in some sessions a 401 on the reconnect.
+``run_faulty`` streams the file at full speed (``FileSource(speed=None)``) and records what each connection
+was opened with, so the emulator's per-connection audio can be checked byte for byte against the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_stt import events as ev
+from tui_stt.audio.sources import AudioChunk, FileSource
+from tui_stt.emulators import EmulatorServer, Faults
+from tui_stt.providers.base import Connection, ConnectionConfig
+from tui_stt.providers.registry import make_connection
+from tui_stt.session import SessionConfig, StreamSession
+
+BYTES_PER_MS = 32
+DROP_CODES = {"nova-3": (1006, 1011), "flux": (1006, 1011), "u3-rt-pro": (1006, 3005)}
+KINDS = ("drop", "drop", "drop_delayed", "drop_wall", "delay", "malformed", "malformed_drop", "refuse")
+
+
+@dataclass
+class Plan:
+    faults: dict[int, Faults]
+    auth_at: int | None  # connection index refused with 401, if any
+    described: list[str]
+
+    def __str__(self) -> str:
+        return "; ".join(self.described)
+
+
+def random_plan(rng: random.Random, product: str, audio_ms: float) -> Plan:
+    """Faults for the first connections of a session; the later ones are clean."""
+    codes = DROP_CODES[product]
+    plan: dict[int, Faults] = {}
+    described: list[str] = []
+    if rng.random() < 0.2:  # a drop, then the key is refused on the reconnect
+        at = rng.uniform(500, audio_ms - 1500)
+        code = rng.choice(codes)
+        plan[0] = Faults(close_after_audio_ms=at, close_code=code)
+        plan[1] = Faults(reject_auth=True)
+        described = [f"0: drop {code} after {at:.0f} ms of audio", "1: 401"]
+        return Plan(plan, 1, described)
+    for index in range(rng.randint(1, 3)):
+        kind = rng.choice(KINDS)
+        code = rng.choice(codes)
+        at = rng.uniform(200, audio_ms)
+        delay = rng.uniform(20, 300)
+        if kind == "drop":
+            f = Faults(close_after_audio_ms=at, close_code=code)
+            text = f"drop {code} after {at:.0f} ms of audio"
+        elif kind == "drop_delayed":
+            f = Faults(close_after_audio_ms=at, close_code=code, delay_ms=delay)
+            text = f"replies {delay:.0f} ms late, drop {code} after {at:.0f} ms of audio"
+        elif kind == "drop_wall":
+            wall = rng.uniform(30, 600)
+            f = Faults(close_after_ms=wall, close_code=code, delay_ms=delay)
+            text = f"replies {delay:.0f} ms late, drop {code} {wall:.0f} ms after opening"
+        elif kind == "delay":
+            f = Faults(delay_ms=delay)
+            text = f"replies {delay:.0f} ms late"
+        elif kind == "malformed":
+            n = rng.randint(1, 8)
+            f = Faults(malformed_after=n)
+            text = f"malformed frame after {n} messages"
+        elif kind == "malformed_drop":
+            n = rng.randint(1, 8)
+            f = Faults(malformed_after=n, close_after_audio_ms=at, close_code=code)
+            text = f"malformed frame after {n} messages, drop {code} after {at:.0f} ms of audio"
+        else:
+            f = Faults(refuse=True)
+            text = "handshake refused (503)"
+        plan[index] = f
+        described.append(f"{index}: {text}")
+    return Plan(plan, None, described)
+
+
+class TimedFileSource(FileSource):
+    """A file source that notes when the input ended (the end of the last chunk)."""
+
+    ended_at: float | None = None
+
+    async def chunks(self) -> AsyncIterator[AudioChunk]:
+        async for chunk in super().chunks():
+            yield chunk
+        self.ended_at = time.monotonic()
+
+
+@dataclass
+class Outcome:
+    session: StreamSession
+    events: list[ev.Event]
+    offsets: list[float]  # time_offset of each connection attempt, in order
+    source: TimedFileSource
+    server: EmulatorServer
+    elapsed: float
+    committed: list[str] = field(default_factory=list)
+
+    @property
+    def ended(self) -> list[ev.Ended]:
+        return [e for e in self.events if isinstance(e, ev.Ended)]
+
+    @property
+    def server_finals(self) -> list[str]:
+        return [f for rec in self.server.connections for f in rec.finals]
+
+    def describe(self) -> str:
+        lines = []
+        for rec, off in zip(self.server.connections, self.offsets, strict=False):
+            lines.append(f"  conn {rec.index}: status {rec.status} offset {off:.3f}s audio {rec.audio_ms:.0f} ms "
+                         f"close {rec.close_code} by {rec.closed_by} faults {rec.faults} finals {rec.finals}")
+        shown = [ev.describe(e) for e in self.events if not isinstance(e, (ev.Level, ev.Partial))]
+        return "\n".join(lines + ["  events: " + " | ".join(shown)])
+
+
+async def run_faulty(server: EmulatorServer, product: str, wav: Path, *, timeout: float = 30.0,
+                     speed: float | None = None, journal: Any = None) -> Outcome:
+    events: list[ev.Event] = []
+    offsets: list[float] = []
+
+    def factory(config: ConnectionConfig, emit: ev.Emit) -> Connection:
+        offsets.append(config.time_offset)
+        return make_connection(config, emit)
+
+    config = SessionConfig(product=product, api_key="fault-test-key", base_url=server.url, backoff=(0.01, 0.05),
+                           finish_timeout=2.0)
+    source = TimedFileSource(wav, speed=speed)
+    session = StreamSession(config, source, events.append, journal=journal, connection_factory=factory)
+    t0 = time.monotonic()
+    await asyncio.wait_for(session.run(), timeout)
+    out = Outcome(session, events, offsets, source, server, time.monotonic() - t0)
+    out.committed = [e.turn.text for e in events if isinstance(e, ev.Committed)]
+    return out
+
+
+def coverage(outcome: Outcome, pcm: bytes) -> tuple[list[tuple[int, int]], list[str]]:
+    """The byte ranges of the file the emulator received (merged), and any connection whose audio is not
+    the file's bytes at the offset the session opened it with."""
+    ranges: list[tuple[int, int]] = []
+    problems: list[str] = []
+    for rec, offset in zip(outcome.server.connections, outcome.offsets, strict=False):
+        if rec.status != 101 or not rec.audio:
+            continue
+        start = int(round(offset * 16000)) * 2
+        got = bytes(rec.audio)
+        if pcm[start:start + len(got)] != got:
+            problems.append(f"conn {rec.index}: audio differs from the file at offset {offset:.3f}s")
+        ref = rec.ref_offset_ms
+        if ref is not None and abs(ref - offset * 1000) > 1.0:
+            problems.append(f"conn {rec.index}: emulator aligned it at {ref} ms, session offset {offset * 1000} ms")
+        ranges.append((start, start + len(got)))
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged, problems
+
+
+def words(texts: list[str]) -> list[str]:
+    return " ".join(texts).split()
+
+
+def first_fatal(events: list[ev.Event]) -> Any:
+    return next((e for e in events if isinstance(e, ev.Error) and e.fatal), None)
