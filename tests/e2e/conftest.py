@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 SPEECH = FIXTURES / "speech_3.wav"
 KEY = "e2e-test-key-0123456789"
 PRODUCTS = ("nova-3", "flux", "u3-rt-pro")
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("CONFIG", "DATA", "CACHE", "STATE"):
-        monkeypatch.setenv(f"XDG_{name}_HOME", str(tmp_path / name.lower()))
-    for var in list(os.environ):
-        if var.startswith(("DEEPGRAM", "ASSEMBLYAI", "TUI_STT")) or var.lower().endswith("_proxy"):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    return tmp_path
 
 
 def script_texts(path: Path = SPEECH) -> list[str]:

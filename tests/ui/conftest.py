@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 SPEECH = FIXTURES / "speech_3.wav"
 HELLO = FIXTURES / "hello.wav"
 FAKE_KEY = "dg-test-key-0123456789abcdef"
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("CONFIG", "DATA", "CACHE", "STATE"):
-        monkeypatch.setenv(f"XDG_{name}_HOME", str(tmp_path / name.lower()))
-    for var in list(os.environ):
-        if var.startswith(("DEEPGRAM", "ASSEMBLYAI", "TUI_STT")) or var.lower().endswith("_proxy"):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.fixture
