@@ -101,9 +101,12 @@ def results_words(words: list[HeardWord], punctuate: bool, diarize: bool) -> lis
     return out
 
 
-class DeepgramV1Session(Session):
-    product: ClassVar[str] = "nova-3"
-    path: ClassVar[str] = "/v1/listen"
+class DeepgramHandshake:
+    """Deepgram's handshake checks, shared by v1 and v2: the key, then the parameters (HTTP 401 / 400)."""
+
+    @staticmethod
+    def parse(query: Query) -> dict[str, Any]:
+        raise NotImplementedError
 
     @classmethod
     def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
@@ -117,6 +120,11 @@ class DeepgramV1Session(Session):
             record.error = str(exc)
             return deepgram_error(400, "Bad Request", str(exc), record.request_id)
         return None
+
+
+class DeepgramV1Session(DeepgramHandshake, Session):
+    product: ClassVar[str] = "nova-3"
+    path: ClassVar[str] = "/v1/listen"
 
     @staticmethod
     def parse(query: Query) -> dict[str, Any]:

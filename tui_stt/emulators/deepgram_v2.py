@@ -26,14 +26,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from websockets.http11 import Request, Response
-
-from .common import ConnectionRecord, Faults, ParamError, Query, Session, new_id, q_list, q_num, q_one
-from .deepgram_v1 import deepgram_auth, deepgram_error
+from .common import ParamError, Query, Session, new_id, q_list, q_num, q_one
+from .deepgram_v1 import DeepgramHandshake
 from .script import HeardWord, ends_sentence
 
 if TYPE_CHECKING:
-    from .server import EmulatorServer
+    pass
 
 UPDATE_EVERY_MS = 240
 MID_SENTENCE_CAP = 0.45
@@ -66,23 +64,10 @@ def check_thresholds(eot: float, eager: float | None, timeout: float) -> None:
         raise ParamError(f"eot_timeout_ms {timeout} is out of range {TIMEOUT_RANGE}")
 
 
-class FluxSession(Session):
+class FluxSession(DeepgramHandshake, Session):
     product: ClassVar[str] = "flux"
     path: ClassVar[str] = "/v2/listen"
     counts_pings: ClassVar[bool] = True
-
-    @classmethod
-    def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
-                      query: Query, faults: Faults) -> Response | None:
-        reject = deepgram_auth(server, record, request, faults)
-        if reject is not None:
-            return reject
-        try:
-            cls.parse(query)
-        except ParamError as exc:
-            record.error = str(exc)
-            return deepgram_error(400, "Bad Request", str(exc), record.request_id)
-        return None
 
     @staticmethod
     def parse(query: Query) -> dict[str, Any]:
