@@ -319,7 +319,9 @@ class NovaConnection(_DeepgramConnection):
                 await self._send_json({"type": "CloseStream"})
                 await self._wait_closed(timeout)
         except ProviderError as exc:
+            # the socket died under us: say so, so that the session replays what was not committed
             log.info("nova-3 finish: %s", exc)
+            self.mark_closed(exc.code if isinstance(exc.code, int) else 1006, exc.message, exc, clean=False)
         finally:
             await self.abort()
 
@@ -380,8 +382,7 @@ class FluxConnection(_DeepgramConnection):
         elif kind == "Warning":
             self.emit(ev.Warning(self.product, str(_get(msg, "description") or ""), code=_get(msg, "code")))
         elif kind == "Error":
-            self.emit(ev.Error(self.product, str(_get(msg, "description") or "fatal error"),
-                               code=_get(msg, "code"), fatal=True))
+            self.emit(ev.Error(self.product, str(_get(msg, "description") or "error"), code=_get(msg, "code")))
 
     def _turn_info(self, msg: Any) -> None:
         event = str(_get(msg, "event") or "")
@@ -440,7 +441,10 @@ class FluxConnection(_DeepgramConnection):
         """ForceEndTurn, wait (bounded) for EndOfTurn, CloseStream, wait for the close."""
         timeout = self.config.finish_timeout
         try:
-            if not self.closed and self._turn_open:
+            # a turn may be open that the server has not announced yet (audio sent in a burst): force its
+            # end whenever audio was sent after the last EndOfTurn
+            pending = self.offset + self.bytes_sent / 32000 - self.covered_until > 0.05
+            if not self.closed and (self._turn_open or pending):
                 self._turn_done.clear()
                 await self._send_json({"type": "ForceEndTurn"})
                 waiter = asyncio.ensure_future(self._turn_done.wait())
@@ -456,6 +460,7 @@ class FluxConnection(_DeepgramConnection):
                 await self._wait_closed(timeout)
         except ProviderError as exc:
             log.info("flux finish: %s", exc)
+            self.mark_closed(exc.code if isinstance(exc.code, int) else 1006, exc.message, exc, clean=False)
         finally:
             await self.abort()
 
