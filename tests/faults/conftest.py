@@ -1,13 +1,13 @@
-"""Fixtures for the fault, bad-input and secrets tests: an isolated home, loopback without proxies, emulators.
+"""Fixtures for the fault, bad-input and secrets tests: emulators and the logging set-up they disturb.
 
-Every test gets its own XDG directories and working directory under ``tmp_path``, no API keys or proxy
-variables from the developer's environment, and ``NO_PROXY`` for loopback.
+Isolation (XDG directories under ``tmp_path``, no keys or proxies from the developer's environment,
+``NO_PROXY`` for loopback, a scratch working directory) comes from the autouse fixture in
+``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,21 +17,6 @@ from tui_stt.emulators import EmulatorServer, Script
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SCRIPT_NAMES = ("speech_3", "hello", "long_pause", "speech_3_48k_stereo")
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("CONFIG", "DATA", "CACHE", "STATE"):
-        monkeypatch.setenv(f"XDG_{name}_HOME", str(tmp_path / name.lower()))
-    for var in list(os.environ):
-        if var.startswith(("DEEPGRAM", "ASSEMBLYAI", "TUI_STT")) or var.lower().endswith("_proxy"):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return tmp_path
 
 
 @pytest.fixture(autouse=True)

@@ -104,11 +104,21 @@ class Outcome:
     source: TimedFileSource
     server: EmulatorServer
     elapsed: float
+    stopped_at: float | None = None  # when session.stop() was called, if it was
     committed: list[str] = field(default_factory=list)
 
     @property
     def ended(self) -> list[ev.Ended]:
         return [e for e in self.events if isinstance(e, ev.Ended)]
+
+    @property
+    def shutdown_s(self) -> float | None:
+        """From the end of input, ``stop()`` or the refusal that ended the session, to ``Ended``."""
+        starts = [t for t in (self.source.ended_at, self.stopped_at) if t is not None]
+        if not starts:
+            fatal = last_fatal(self.events)
+            starts = [fatal.mono] if fatal is not None else []
+        return self.ended[0].mono - min(starts) if starts and self.ended else None
 
     @property
     def server_finals(self) -> list[str]:
@@ -124,7 +134,8 @@ class Outcome:
 
 
 async def run_faulty(server: EmulatorServer, product: str, wav: Path, *, timeout: float = 30.0,
-                     speed: float | None = None, journal: Any = None) -> Outcome:
+                     speed: float | None = None, journal: Any = None, stop_after: float | None = None) -> Outcome:
+    """Stream ``wav`` through a session against ``server``; ``stop_after`` seconds in, call ``stop()``."""
     events: list[ev.Event] = []
     offsets: list[float] = []
 
@@ -136,9 +147,22 @@ async def run_faulty(server: EmulatorServer, product: str, wav: Path, *, timeout
                            finish_timeout=2.0)
     source = TimedFileSource(wav, speed=speed)
     session = StreamSession(config, source, events.append, journal=journal, connection_factory=factory)
+    stopped: list[float] = []
+
+    def stop() -> None:
+        if not any(isinstance(e, ev.Ended) for e in events):
+            stopped.append(time.monotonic())
+            session.stop()
+
     t0 = time.monotonic()
-    await asyncio.wait_for(session.run(), timeout)
-    out = Outcome(session, events, offsets, source, server, time.monotonic() - t0)
+    timer = asyncio.get_running_loop().call_later(stop_after, stop) if stop_after is not None else None
+    try:
+        await asyncio.wait_for(session.run(), timeout)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    out = Outcome(session, events, offsets, source, server, time.monotonic() - t0,
+                  stopped_at=stopped[0] if stopped else None)
     out.committed = [e.turn.text for e in events if isinstance(e, ev.Committed)]
     return out
 
@@ -172,5 +196,6 @@ def words(texts: list[str]) -> list[str]:
     return " ".join(texts).split()
 
 
-def first_fatal(events: list[ev.Event]) -> Any:
-    return next((e for e in events if isinstance(e, ev.Error) and e.fatal), None)
+def last_fatal(events: list[ev.Event]) -> Any:
+    """The session's own fatal error (emitted once, right before ``Ended``)."""
+    return next((e for e in reversed(events) if isinstance(e, ev.Error) and e.fatal), None)

@@ -45,12 +45,13 @@ def messages(stderr: str) -> list[str]:
 
 
 def assert_one_line_error(result: Any, *needles: str, code: int = 1) -> str:
-    """The run failed with ``code`` and exactly one ``tui-stt:`` line says why, naming every needle."""
+    """The run ended with ``code`` and exactly one ``tui-stt`` line (argparse may print its usage above it)
+    says why, naming every needle."""
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
-    hits = [line for line in messages(result.stderr) if all(n.lower() in line.lower() for n in needles)]
-    assert len(hits) == 1, f"no single line with {needles}:\n{result.stderr}"
-    assert hits[0].startswith("tui-stt"), hits[0]
+    hits = [line for line in messages(result.stderr)
+            if line.startswith("tui-stt") and all(n.lower() in line.lower() for n in needles)]
+    assert len(hits) == 1, f"no single tui-stt line with {needles}:\n{result.stderr}"
     return hits[0]
 
 
@@ -186,9 +187,10 @@ def make_run(tmp_path: Path, url: str, **kw: Any) -> Any:
     from tui_stt.settings import load_settings
 
     kw.setdefault("input_path", SPEECH)
+    kw.setdefault("save_dir", tmp_path / "saved")
     return RunConfig(product="nova-3", options={}, settings=load_settings(),
                      secrets=Secrets(deepgram_api_key=KEY, assemblyai_api_key=KEY), speed=math.inf,
-                     deepgram_url=url, assemblyai_url=url, save_dir=tmp_path / "saved", vad=False, **kw)
+                     deepgram_url=url, assemblyai_url=url, vad=False, **kw)
 
 
 async def wait_until(pilot: Any, cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:

@@ -8,9 +8,10 @@ before its last final, and the connection's reader is *behind* (the SDK's ``recv
 calls ``finish()``: its first control frame fails on the dead socket.
 
 Expected: the session notices the drop, reconnects and replays the uncommitted audio, so the words spoken
-before the end are committed. Observed: ``finish()`` swallows the ``ProviderError`` of that send and
-``abort()`` marks the connection closed cleanly (``mark_closed(1000, "closed by client")``, no error), so
-``StreamSession._send_loop`` sees ``info.error is None`` and ends as if everything had been committed.
+before the end are committed. (Before 1bd0d62, Nova/Flux ``finish()`` swallowed the ``ProviderError`` of
+that send and ``abort()`` then marked the connection closed cleanly, so the session ended as if everything
+had been committed; and Flux only forced the end of a turn the server had already announced, so audio
+sent in a burst lost its last words: ``test_input_ending_mid_turn_commits_it``.)
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class LateAssemblyAI(AssemblyAIConnection):
         late_reader(self._client._websocket)
 
 
-LATE = {"nova-3": LateNova, "flux": LateFlux, "u3-rt-pro": LateAssemblyAI}
+LATE: dict[str, type[Connection]] = {"nova-3": LateNova, "flux": LateFlux, "u3-rt-pro": LateAssemblyAI}
 
 
 @pytest.mark.parametrize("product", [

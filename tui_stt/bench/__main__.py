@@ -14,17 +14,19 @@ Everything is measured side by side in one run on this machine, so noise cancels
 * ``ui_max_partials_per_s``: the highest partial rate the dashboard absorbs (server keeps its pace, latency
   does not grow) with 10,000 committed turns in the transcript pane.
 * ``memory_growth_mb_per_hour``: RSS growth from 10 % to 100 % of an hour of audio streamed at max speed
-  (``--quick``: 150 s, extrapolated to an hour), headless and dashboard.
+  (``--quick``: 100 s, extrapolated to an hour), headless and dashboard.
 * ``cpu_cores_streaming``: process CPU seconds per audio second at real-time pacing (= cores used), headless
   (worst product; goal) and dashboard.
 
-``--quick`` (CI smoke test, under a minute) uses fewer runs and shorter audio and asserts nothing about speed.
+``--quick`` (CI smoke test, under a minute) uses fewer runs and shorter audio. The exit code is 1 only when
+a figure could not be measured (a step crashed); missed goals are reported, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -82,6 +84,14 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def machine(app_env: dict[str, str]) -> dict[str, Any]:
+    import platform
+    from importlib.metadata import version
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "textual": version("textual"), "websockets": version("websockets"), "app_env": app_env}
+
+
 def load_speech() -> bytes:
     """Reference audio the emulator knows (a script's audio), to loop into longer inputs."""
     from tui_stt.emulators import Script, default_scripts
@@ -101,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", metavar="STEP", action="append", choices=STEPS,
                    help=f"run only these steps ({', '.join(STEPS)}); repeatable")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, journals, inputs)")
+    p.add_argument("--app-env", metavar="NAME=VALUE", action="append", default=[],
+                   help="extra environment for the processes under test, e.g. TEXTUAL_FPS=120 (to try a change)")
     args = p.parse_args(argv)
+    app_env = dict(item.split("=", 1) for item in args.app_env if "=" in item)
 
     from tui_stt.emulators import EmulatorServer, default_scripts
 
@@ -117,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with EmulatorServer(scripts=default_scripts(), idle_timeout_s=60).in_thread() as server:
             ctx = measures.Ctx(quick=args.quick, work=work, url=server.url, server=server,
-                               speech_pcm=load_speech(), log=log)
+                               speech_pcm=load_speech(), log=log, app_env=app_env)
             runs: dict[str, Callable[[measures.Ctx], dict[str, Any]]] = {
                 "help": measures.measure_help, "startup": measures.measure_startup,
                 "streaming": measures.measure_streaming, "receive": measures.measure_receive,
@@ -127,12 +140,17 @@ def main(argv: list[str] | None = None) -> int:
                 if step not in steps:
                     continue
                 log(f"{step} ...")
+                t_step = time.monotonic()
                 try:
                     result = runs[step](ctx)
                 except Exception as exc:  # noqa: BLE001 - one failed step must not lose the others
                     log(f"{step} failed: {exc!r}")
                     details[f"{step}_error"] = repr(exc)
                     continue
+                finally:
+                    # other work on the machine shows up as noise in the figures: keep a trace of it
+                    details.setdefault("steps", {})[step] = {"seconds": round(time.monotonic() - t_step, 1),
+                                                             "loadavg_after": os.getloadavg()}
                 for key, value in result.items():
                     (figures if key in GOALS else details)[key] = value
     finally:
@@ -143,12 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     print(table(figures))
     print(f"\n{'quick' if args.quick else 'full'} run, {elapsed:.0f} s; details with --json")
+    if args.quick:
+        print("quick: short runs; memory growth is extrapolated from 100 s of audio and noisy: judge goals on a "
+              "full run")
     if args.json:
-        doc = {"quick": args.quick, "elapsed_s": round(elapsed, 1), "figures": figures,
+        doc = {"quick": args.quick, "elapsed_s": round(elapsed, 1), "machine": machine(app_env),
+               "figures": figures,
                "goals": {k: {"goal": GOALS[k][0], "status": status(k, v, figures)} for k, v in figures.items()},
                "details": details}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    broken = [k for k in details if k.endswith("_error")] + [k for k, v in figures.items() if v is None]
+    if broken:
+        print(f"tui-stt bench: could not measure: {', '.join(broken)}", file=sys.stderr)
+        return 1  # a smoke test fails on a broken measurement, never on a slow one
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,11 @@ class Ctx:
     server: Any  # EmulatorServer
     speech_pcm: bytes  # one script's reference audio, 16 kHz mono int16
     log: Callable[[str], None]
+    app_env: dict[str, str] = field(default_factory=dict)  # extra environment for every child (--app-env)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return bench_env(self.work / "home", {"DEEPGRAM_API_KEY": KEY, "ASSEMBLYAI_API_KEY": KEY, **extra})
+        return bench_env(self.work / "home", {"DEEPGRAM_API_KEY": KEY, "ASSEMBLYAI_API_KEY": KEY, **self.app_env,
+                                              **extra})
 
     def wav(self, seconds: float) -> Path:
         """A WAV of ``seconds`` of speech (the reference audio looped), made once per length."""
@@ -53,10 +55,6 @@ class Ctx:
                     w.writeframes(piece)
                     left -= len(piece)
         return path
-
-
-def ms(values: list[float]) -> list[float]:
-    return [v * 1000 for v in values]
 
 
 def med(values: list[float]) -> float | None:
@@ -88,7 +86,7 @@ def measure_help(ctx: Ctx) -> dict[str, Any]:
     return {"help_ms": r(med(times), 1), "help_runs_ms": [round(t, 1) for t in times], "help_argv": argv[-2:]}
 
 
-def first_frame(ctx: Ctx, argv: list[str], marker: bytes, env: dict[str, str]) -> float | None:
+def first_frame(argv: list[str], marker: bytes, env: dict[str, str]) -> float | None:
     with Child(argv, env, watch=[marker]) as child:
         if not child.wait_for(lambda: marker in child.first_seen, 30):
             return None
@@ -110,12 +108,12 @@ def measure_startup(ctx: Ctx) -> dict[str, Any]:
     d_times: list[float] = []
     m_times: list[float] = []
     env = ctx.env()
-    first_frame(ctx, minimal, b"minimal app ready", env)  # warm the OS file cache for both
-    first_frame(ctx, dash, b"Transcript", env)
+    first_frame(minimal, b"minimal app ready", env)  # warm the OS file cache for both
+    first_frame(dash, b"Transcript", env)
     for i in range(n):
         order = [(dash, b"Transcript", d_times), (minimal, b"minimal app ready", m_times)]
         for argv, marker, out in order if i % 2 == 0 else order[::-1]:
-            t = first_frame(ctx, argv, marker, env)
+            t = first_frame(argv, marker, env)
             if t is not None:
                 out.append(t * 1000)
     d, m = med(d_times), med(m_times)
@@ -209,7 +207,8 @@ def headless_realtime(ctx: Ctx, product: str, seconds: float) -> dict[str, Any]:
                        "--deepgram-url", ctx.url, "--assemblyai-url", ctx.url)
     before = len(ctx.server.connections)
     with Child(argv, ctx.env(), pty=False) as child:
-        figures = watch_stream(ctx, child, before, product, seconds, warm_s=1.0, timeout=seconds + 30)
+        figures = watch_stream(ctx, child, before, product, seconds, warm_s=0.8 if ctx.quick else 1.0,
+                               timeout=seconds + 30)
         child.wait(15)
     figures["send"] = _read_json(out_path).get("send", {})
     return figures
@@ -230,7 +229,7 @@ def dashboard_realtime(ctx: Ctx, seconds: float) -> dict[str, Any]:
 
 
 def measure_streaming(ctx: Ctx) -> dict[str, Any]:
-    seconds = 3.0 if ctx.quick else 30.0
+    seconds = 2.5 if ctx.quick else 30.0
     per: dict[str, Any] = {}
     for product in ("nova-3", "flux", "u3-rt-pro"):
         ctx.log(f"  headless {product}, {seconds:g} s at real time")
@@ -296,13 +295,15 @@ def lat_stats(values: list[float]) -> dict[str, Any]:
             "max_ms": r(max(values) if values else None)}
 
 
-def run_screen(ctx: Ctx, url: str, seconds: float, *, console: bool, preload: int = 0) -> Child:
+def run_screen(ctx: Ctx, url: str, seconds: float, *, console: bool, preload: int = 0,
+               out: Path | None = None) -> Child:
+    """The dashboard (or the console baseline) under a pty against the partial server, to the end of input."""
     wav = ctx.wav(seconds)
     if console:
         argv = python_argv("tui_stt.bench.child", "console", "--url", url, "--input", str(wav), "--key", KEY)
     else:
         argv = python_argv("tui_stt.bench.child", "dashboard", "--exit-on-end", "--preload", str(preload),
-                           "--out", str(ctx.work / "dashboard-screen.json"), "--",
+                           "--out", str(out or ctx.work / "dashboard-screen.json"), "--",
                            "--product", "nova-3", "--input", str(wav), "--speed", "1", "--deepgram-url", url)
     child = Child(argv, ctx.env()).start()
     child.wait(seconds + 60)
@@ -317,7 +318,7 @@ def measure_receive(ctx: Ctx) -> dict[str, Any]:
     process reads the child's pty and stamps the first appearance of each transcript's marker. Partials that
     the dashboard folds into a newer one (``can_replace``) never reach the screen and have no figure.
     """
-    seconds = 3.0 if ctx.quick else 20.0
+    seconds = 2.5 if ctx.quick else 20.0
     skip = 25  # the first half second
     out: dict[str, Any] = {}
     with PartialServerProc(ctx, [(50, seconds)]) as server:
@@ -363,10 +364,12 @@ def measure_ui_max(ctx: Ctx) -> dict[str, Any]:
     rates = [100, 200, 400] if ctx.quick else [50, 100, 200, 400, 800, 1600]
     secs = 1.0 if ctx.quick else 4.0
     phases = [(float(rate), secs) for rate in rates]
+    out = ctx.work / "dashboard-ui-max.json"
     with PartialServerProc(ctx, phases) as server:
-        child = run_screen(ctx, server.url, secs * len(rates) + 3.0, console=False, preload=10_000)
+        tail = 2.0 if ctx.quick else 3.0
+        child = run_screen(ctx, server.url, secs * len(rates) + tail, console=False, preload=10_000, out=out)
         summaries = server.summaries()
-    dash = _read_json(ctx.work / "dashboard-screen.json")
+    dash = _read_json(out)
     if not summaries:
         return {"ui_max_partials_per_s": None, "ui_details": {"error": "no connection", "dashboard": dash}}
     results = []
@@ -392,8 +395,8 @@ def measure_ui_max(ctx: Ctx) -> dict[str, Any]:
 
 
 def measure_memory(ctx: Ctx) -> dict[str, Any]:
-    """RSS growth while an hour of audio streams at max speed (``--quick``: 150 s, extrapolated)."""
-    seconds = 150.0 if ctx.quick else 3600.0
+    """RSS growth while an hour of audio streams at max speed (``--quick``: 100 s, extrapolated)."""
+    seconds = 100.0 if ctx.quick else 3600.0
     wav = ctx.wav(seconds)
     warm = seconds * 0.1
     out: dict[str, Any] = {"audio_s": seconds, "extrapolated": ctx.quick}
