@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from tui_stt.events import Turn
+from tui_stt.formats import FORMATS
 from tui_stt.paths import atomic_write, display_path, ensure_private_dir, os_error_reason
 from tui_stt.transcript import Paragraph, paragraphs, turn_from_dict, turn_to_dict
 
-FORMATS = ("txt", "md", "json", "srt", "vtt")
 FORMAT_LABELS = {
     "txt": "plain text",
     "md": "Markdown",

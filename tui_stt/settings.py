@@ -30,7 +30,7 @@ from typing import Any
 import tomli_w
 
 from tui_stt import paths
-from tui_stt.export import FORMATS
+from tui_stt.formats import FORMATS
 from tui_stt.providers.options import PRODUCTS, OptionError, validate_options
 from tui_stt.secrets import load_secrets
 

@@ -85,9 +85,10 @@ class AssemblyAIConnection(Connection):
         )
 
     async def open(self) -> None:
+        # importing the SDK takes ~0.2 s: do it off the event loop so the UI does not freeze at first connect
+        client_cls = await asyncio.to_thread(_make_client_class)
         from assemblyai.streaming.v3 import StreamingClientOptions, StreamingEvents
 
-        client_cls = _make_client_class()
         opts = StreamingClientOptions(api_key=self.config.api_key or "", api_host=self.base_url,
                                       connect_timeout=10.0, max_connection_retries=0,
                                       terminate_timeout=self.config.finish_timeout)

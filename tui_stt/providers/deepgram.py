@@ -68,7 +68,8 @@ class _DeepgramConnection(Connection):
         raise NotImplementedError
 
     async def open(self) -> None:
-        deepgram, Env = _import_sdk()
+        # importing the SDK takes ~0.2 s: do it off the event loop so the UI does not freeze at first connect
+        deepgram, Env = await asyncio.to_thread(_import_sdk)
         from deepgram.core.api_error import ApiError
 
         http = self.base_url.replace("wss://", "https://").replace("ws://", "http://")

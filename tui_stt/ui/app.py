@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from tui_stt import events as ev
 from tui_stt.app_config import RunConfig, make_source, session_config
-from tui_stt.export import FORMATS, ExportError, write_export
+from tui_stt.formats import FORMATS
 from tui_stt.providers.options import PRODUCTS
 from tui_stt.transcript import Transcript
 from tui_stt.ui.messages import LevelSampled, PartialChanged, SessionEvent
@@ -112,7 +112,7 @@ class TuiSttApp(App[int]):
             self.notify(warning, severity="warning", timeout=8)
         self.partial.clear()
         if self.autostart:
-            self.start_session()
+            self.call_after_refresh(self.start_session)  # the first frame first
         else:
             self.events_log.add("press space to start streaming")
 
@@ -383,6 +383,8 @@ class TuiSttApp(App[int]):
             self.events_log.add(f"{PRODUCTS[product].label} options saved; used when streaming starts", "ok")
 
     def action_save(self) -> None:
+        from tui_stt.export import ExportError, write_export
+
         turns = list(self.transcript.turns)
         if not turns:
             self.notify("The transcript is empty: nothing to save yet", severity="warning")

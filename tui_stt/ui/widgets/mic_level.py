@@ -27,15 +27,21 @@ class LevelBar(Static):
         peak_frac = min(1.0, max(0.0, (self.peak_hold - FLOOR) / -FLOOR))
         filled = int(round(frac * width))
         peak_at = min(width - 1, int(round(peak_frac * width)))
+        # a few styled runs rather than one span per cell: this redraws ten times a second
+        cells = ["░"] * width
+        styles = ["grey35"] * width
+        for i in range(filled):
+            cells[i] = "█"
+            styles[i] = "green" if i < width * 0.7 else ("yellow" if i < width * 0.9 else "red")
+        if self.peak_hold > FLOOR:
+            cells[peak_at] = "│"
+            styles[peak_at] = "bold red" if self.peak_hold > -3 else "bold yellow"
         bar = Text()
-        for i in range(width):
-            if i == peak_at and self.peak_hold > FLOOR:
-                bar.append("│", style="bold red" if self.peak_hold > -3 else "bold yellow")
-            elif i < filled:
-                style = "green" if i < width * 0.7 else ("yellow" if i < width * 0.9 else "red")
-                bar.append("█", style=style)
-            else:
-                bar.append("░", style="grey35")
+        start = 0
+        for i in range(1, width + 1):
+            if i == width or styles[i] != styles[start]:
+                bar.append("".join(cells[start:i]), style=styles[start])
+                start = i
         rms = "  -inf" if self.rms <= -96 else f"{self.rms:6.1f}"
         bar.append(f" {rms} dBFS", style="bold")
         bar.append(f" pk {self.peak_hold:5.1f}" if self.peak_hold > -96 else " pk  -inf", style="dim")

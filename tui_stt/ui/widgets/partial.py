@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 class PartialView(Static):
     DEFAULT_CSS = """
-    PartialView { height: auto; min-height: 2; max-height: 6; color: $text-muted; }
+    PartialView { height: 1fr; color: $text-muted; }
     PartialView.-tentative { color: $warning; text-style: italic; }
     """
 
@@ -18,13 +18,15 @@ class PartialView(Static):
         self.tentative = False
 
     def show(self, text: str, tentative: bool) -> None:
+        """Cheap at 50+ updates/s: a fixed-size pane, so no layout pass, only this widget repainted."""
+        if tentative != self.tentative:
+            self.set_class(tentative, "-tentative")
         self.text, self.tentative = text, tentative
-        self.set_class(tentative, "-tentative")
         if not text:
-            self.update(Text("…", style="dim"))
+            self.update(Text("…", style="dim"), layout=False)
             return
         label = Text("tentative  " if tentative else "", style="bold")
-        self.update(label + Text(text))
+        self.update(label + Text(text), layout=False)
 
     def clear(self) -> None:
         self.show("", False)
