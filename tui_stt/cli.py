@@ -136,11 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui_stt.headless import run_headless
 
             return run_headless(run)
-        import os
-
-        # repaint up to 120 times a second (Textual's default 60 adds up to 17 ms to every update shown);
-        # the screen timer only runs when something changed, so an idle dashboard costs nothing more
-        os.environ.setdefault("TEXTUAL_FPS", "120")
         from tui_stt.ui.app import run_app
 
         return run_app(run)

@@ -193,18 +193,19 @@ async def test_help_lists_every_binding(tmp_path: Path) -> None:
 
 
 async def test_tentative_text_is_styled_differently(emulator, tmp_path: Path) -> None:
-    from tui_stt.ui.messages import PartialChanged
-
     seen: list[tuple[str, bool]] = []
     run = make_run(tmp_path, product="flux", url=emulator.url, speed=float("inf"))
     run.options["flux"] = {**run.options_for("flux"), "eager_eot_threshold": 0.4}
     app = build_app(run)
 
-    def hook(message) -> None:
-        if isinstance(message, PartialChanged):
-            seen.append((message.event.text, message.event.tentative))
+    async with app.run_test(size=(100, 30)) as pilot:
+        show = app.partial.show
 
-    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        def spy(text: str, tentative: bool) -> None:
+            seen.append((text, tentative))
+            show(text, tentative)
+
+        app.partial.show = spy  # type: ignore[method-assign]
         await wait_until(pilot, lambda: len(app.transcript) == 3)
         assert (script_texts()[0], True) in seen
         app.partial.show("maybe the end", True)

@@ -41,7 +41,6 @@ def run_dashboard(opts: argparse.Namespace, argv: list[str]) -> int:
     from tui_stt.audio.stderr import move_terminal_off_fd2
     from tui_stt.bench import hooks
     from tui_stt.ui.app import TuiSttApp
-    from tui_stt.ui.messages import SessionEvent
     from tui_stt.ui.widgets import StatusLine, TranscriptView
 
     run = _run_config(argv)
@@ -63,9 +62,10 @@ def run_dashboard(opts: argparse.Namespace, argv: list[str]) -> int:
                 self.query_one(StatusLine).turns = len(self.transcript)
                 self.preload_s = time.monotonic() - t0
 
-        def on_session_event(self, message: SessionEvent) -> None:
-            if isinstance(message.event, ev.Ended) and opts.exit_on_end:
-                result: dict[str, Any] = {"ended": message.event.reason,
+        def show_event(self, e: ev.Event) -> None:
+            super().show_event(e)
+            if isinstance(e, ev.Ended) and opts.exit_on_end:
+                result: dict[str, Any] = {"ended": e.reason,
                                           "turns": len(self.transcript),
                                           "preload_s": getattr(self, "preload_s", None)}
                 if times is not None:

@@ -23,7 +23,7 @@ from tui_stt.app_config import RunConfig, make_source, session_config
 from tui_stt.formats import FORMATS
 from tui_stt.providers.options import PRODUCTS
 from tui_stt.transcript import Transcript
-from tui_stt.ui.messages import LevelSampled, PartialChanged, SessionEvent
+from tui_stt.ui.messages import LevelSampled, SessionEvent
 from tui_stt.ui.widgets import EventsLog, MicLevel, PartialView, StatusLine, TranscriptView
 
 log = logging.getLogger("tui_stt.ui")
@@ -248,7 +248,9 @@ class TuiSttApp(App[int]):
             history, self._level_history = self._level_history, []
             self.post_message(LevelSampled(event, history))
         elif isinstance(event, ev.Partial):
-            self.post_message(PartialChanged(event))
+            # straight to the widget (same loop): a cheap repaint-only update, and the screen paints at most
+            # TEXTUAL_FPS times a second, so a burst of partials costs one frame, not a queue of messages
+            self.partial.show(event.text, event.tentative)
         else:
             self.post_message(SessionEvent(event, sid))
 
@@ -256,11 +258,11 @@ class TuiSttApp(App[int]):
         e = message.event
         self.mic.update_level(e.rms_dbfs, e.peak_dbfs, e.is_speaking, e.clipped, message.history)
 
-    def on_partial_changed(self, message: PartialChanged) -> None:
-        self.partial.show(message.event.text, message.event.tentative)
-
     def on_session_event(self, message: SessionEvent) -> None:
-        e = message.event
+        self.show_event(message.event)
+
+    def show_event(self, e: ev.Event) -> None:
+        """A commit, turn end, connection event or error: into the transcript, panes and status line."""
         if isinstance(e, ev.Committed):
             turn = self.transcript.add(e.turn)
             self.transcript_view.add_turn(turn)

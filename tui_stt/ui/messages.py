@@ -22,17 +22,6 @@ class LevelSampled(Message):
         return False
 
 
-class PartialChanged(Message):
-    """The live partial changed. A queued partial is always stale once a newer one exists."""
-
-    def __init__(self, event: ev.Partial) -> None:
-        super().__init__()
-        self.event = event
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, PartialChanged)
-
-
 class SessionEvent(Message):
     """Any other core event (commits, turn ends, connection events, errors)."""
 
