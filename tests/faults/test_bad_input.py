@@ -7,12 +7,9 @@ dashboard (``build_app(...).run_test()`` and ctrl+s).
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import math
 import os
-import wave
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import tui_stt.paths
 from tui_stt.emulators import EmulatorServer, Script
 from tui_stt.journal import read_journal
 
+from ..ui.conftest import wait_until
 from .helpers import FIXTURES, SPEECH, cli, cli_env
 
 KEY = "dg-bad-input-key-0123456789"
@@ -69,15 +67,6 @@ def assert_journal_has(tmp_path: Path, texts: list[str]) -> None:
 
 def script_text(scripts: dict[str, Script], name: str) -> list[str]:
     return [u.text for u in scripts[name].utterances]
-
-
-def write_wav(path: Path, pcm: bytes, rate: int = 16000, channels: int = 1) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return path
 
 
 # -- input files (headless CLI) --------------------------------------------------------------------------
@@ -191,15 +180,6 @@ def make_run(tmp_path: Path, url: str, **kw: Any) -> Any:
     return RunConfig(product="nova-3", options={}, settings=load_settings(),
                      secrets=Secrets(deepgram_api_key=KEY, assemblyai_api_key=KEY), speed=math.inf,
                      deepgram_url=url, assemblyai_url=url, vad=False, **kw)
-
-
-async def wait_until(pilot: Any, cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await pilot.pause(0.02)
 
 
 async def streamed(app: Any, pilot: Any, turns: int) -> None:

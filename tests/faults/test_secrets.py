@@ -7,17 +7,16 @@ refused key (the SDK's error text), the dashboard's save, screenshot and setting
 
 from __future__ import annotations
 
-import asyncio
 import math
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tui_stt.emulators import EmulatorServer, Faults, Script
 
+from ..ui.conftest import wait_until
 from .helpers import SPEECH, cli, cli_env
 
 CANARY = "dg-SECRET-canary-1234567890"
@@ -82,15 +81,6 @@ def test_headless_never_shows_or_stores_the_key(product: str, faults: Faults, ex
     journal_dir = tmp_path / "data" / "tui-stt" / "journals"
     for path in journal_dir.glob("*.jsonl"):
         assert mode(path) == PRIVATE, path
-
-
-async def wait_until(pilot: Any, cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await pilot.pause(0.02)
 
 
 async def test_dashboard_never_shows_or_stores_the_key(tmp_path: Path, scripts: dict[str, Script]) -> None:
