@@ -110,7 +110,7 @@ class StreamSession:
         self._capture_task: asyncio.Task[None] | None = None
         self._last_send = time.monotonic()
         self.failure: SessionFailed | None = None
-        self.started = False
+        self._watchers: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
 
     # -- public control (call from the loop the session runs on) -----------------------------------
     @property
@@ -253,7 +253,9 @@ class StreamSession:
         self._emit_out(ev.Connecting(self.product, url=getattr(conn, "url", self.product), attempt=attempt))
         await conn.open()
         self.stats.connections += 1
-        asyncio.get_running_loop().create_task(self._watch(conn))
+        watcher = asyncio.get_running_loop().create_task(self._watch(conn))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         return conn
 
     async def _watch(self, conn: Connection) -> None:
@@ -345,7 +347,6 @@ class StreamSession:
 
         Never raises for provider or input trouble: that is reported as events and in ``failure``.
         """
-        self.started = True
         capture = self._capture_task = asyncio.create_task(self._capture(), name="capture")
         ended = ev.Ended(self.product)
         try:
