@@ -212,3 +212,24 @@ async def test_tentative_text_is_styled_differently(emulator, tmp_path: Path) ->
         assert app.partial.has_class("-tentative")
         app.partial.show("not the end", False)
         assert not app.partial.has_class("-tentative")
+
+
+async def test_m_pauses_the_input_and_keeps_the_connection_alive(emulator, tmp_path: Path) -> None:
+    from tui_stt.providers.deepgram import NovaConnection
+
+    app = build_app(make_run(tmp_path, url=emulator.url, speed=1.0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: emulator.records("nova-3") and emulator.records("nova-3")[0].audio_bytes
+                         > 16000, what="audio flowing")
+        app.session.config.keepalive_s = 0.2
+        await pilot.press("m")
+        assert app.status.state == "paused" and app.session.paused
+        held = emulator.records("nova-3")[0].audio_bytes
+        await wait_until(pilot, lambda: sum(1 for f in emulator.records("nova-3")[0].text_frames
+                                            if isinstance(f, dict) and f.get("type") == "KeepAlive") >= 2,
+                         what="keep-alives while paused")
+        assert emulator.records("nova-3")[0].audio_bytes <= held + 3200  # at most the batch in flight
+        await pilot.press("m")
+        assert app.status.state == "streaming" and not app.session.paused
+        assert isinstance(app.session.connection, NovaConnection)
+        await pilot.press("q")
