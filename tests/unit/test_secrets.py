@@ -10,8 +10,8 @@ from tui_stt import paths
 from tui_stt.secrets import ENV_VARS, Secrets, env_example, load_secrets, save_key
 
 REPO = Path(__file__).resolve().parents[2]
-DG_KEY = "dg0123456789abcdef0123456789abcdef012345"
-AAI_KEY = "aai0123456789abcdef0123456789ab"
+DG_KEY = "dg-FAKE-test-key-0123456789abcdef"  # not a real key
+AAI_KEY = "aai-FAKE-test-key-0123456789ab"  # not a real key
 
 
 def config_env() -> Path:
