@@ -187,11 +187,8 @@ def session_config(run: RunConfig, product: str | None = None) -> Any:
             from tui_stt.providers.base import FatalProviderError
 
             raise FatalProviderError(reason)
-    endpoint = resolve_endpoint(
-        product,
-        deepgram_key=run.secrets.key_for("nova-3"), assemblyai_key=run.secrets.key_for("u3-rt-pro"),
-        deepgram_url=run.deepgram_url, assemblyai_url=run.assemblyai_url, allow_insecure=run.allow_insecure,
-    )
+    endpoint = resolve_endpoint(product, run.secrets, deepgram_url=run.deepgram_url,
+                                assemblyai_url=run.assemblyai_url, allow_insecure=run.allow_insecure)
     return SessionConfig(product=product, options=run.options_for(product), api_key=endpoint.api_key,
                          base_url=endpoint.base_url, batch_ms=run.batch_ms)
 

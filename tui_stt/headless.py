@@ -13,7 +13,6 @@ import contextlib
 import json
 import signal
 import sys
-import time
 from typing import Any, TextIO
 
 from tui_stt import events as ev
@@ -40,7 +39,6 @@ class Printer:
         self.live = fmt == "text" and _isatty(err)
         self._partial_shown = False
         self.out_broken = False
-        self.latencies: list[float] = []  # event creation -> line written, seconds
 
     def info(self, text: str) -> None:
         self._clear_partial()
@@ -69,7 +67,6 @@ class Printer:
                 self._line(json.dumps(turn_record(event.turn), ensure_ascii=False))
             else:
                 self._line(event.turn.text)
-            self.latencies.append(time.monotonic() - event.mono)
             return
         if isinstance(event, ev.Partial):
             if self.fmt == "jsonl":

@@ -111,14 +111,7 @@ class AssemblyAIConnection(Connection):
                 await client.disconnect(terminate=False)
             raise self._open_error
         # Begin normally follows at once; an Error frame + close (bad key, bad parameters) may come instead
-        waiter = asyncio.ensure_future(self._began.wait())
-        closer = asyncio.ensure_future(self._closed.wait())
-        try:
-            await asyncio.wait({waiter, closer}, timeout=15.0, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            closer.cancel()
-        if not self._began.is_set():
+        if not await self.wait_or_closed(self._began, 15.0):
             err = self.close_info.error or self._open_error or ProviderError("no Begin message from the server")
             with contextlib.suppress(Exception):
                 await client.disconnect(terminate=False)

@@ -114,6 +114,17 @@ class Connection(ABC):
     def closed(self) -> bool:
         return self._closed.is_set()
 
+    async def wait_or_closed(self, event: asyncio.Event, timeout: float | None) -> bool:
+        """Wait until ``event`` is set or the connection closes, at most ``timeout`` s; True if ``event`` is set."""
+        waiter = asyncio.ensure_future(event.wait())
+        closer = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({waiter, closer}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            closer.cancel()
+        return event.is_set()
+
     # -- helpers for implementations ----------------------------------------------------------------
     def t(self, seconds: float | None) -> float:
         """Connection time (seconds) -> session time."""

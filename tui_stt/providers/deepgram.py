@@ -105,6 +105,10 @@ class _DeepgramConnection(Connection):
     def _opened(self) -> None:
         self.emit(ev.Opened(self.product, url=self.url, request_id=self.request_id))
 
+    def _audio_pending(self) -> bool:
+        """Audio was sent that no final result has covered yet (more than 50 ms of it)."""
+        return self.offset + self.bytes_sent / 32000 - self.covered_until > 0.05
+
     # -- receive ---------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
         import websockets
@@ -309,12 +313,11 @@ class NovaConnection(_DeepgramConnection):
         """Finalize, wait (bounded) for the from_finalize result, CloseStream, wait for the close."""
         timeout = self.config.finish_timeout
         try:
-            pending = self.offset + self.bytes_sent / 32000 - self.covered_until > 0.05
-            if not self.closed and pending:
+            if not self.closed and self._audio_pending():
                 self._finalized.clear()
                 await self._send_json({"type": "Finalize"})
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wait_first(self._finalized.wait()), timeout)
+                    await self.wait_or_closed(self._finalized, timeout)
             if not self.closed:
                 self._finishing = True
                 await self._send_json({"type": "CloseStream"})
@@ -325,16 +328,6 @@ class NovaConnection(_DeepgramConnection):
             self.mark_closed(exc.code if isinstance(exc.code, int) else 1006, exc.message, exc, clean=False)
         finally:
             await self.abort()
-
-    async def _wait_first(self, coro: Any) -> None:
-        """Wait for ``coro`` or the socket closing, whichever comes first."""
-        waiter = asyncio.ensure_future(coro)
-        closer = asyncio.ensure_future(self._closed.wait())
-        try:
-            await asyncio.wait({waiter, closer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            closer.cancel()
 
 
 class FluxConnection(_DeepgramConnection):
@@ -444,17 +437,10 @@ class FluxConnection(_DeepgramConnection):
         try:
             # a turn may be open that the server has not announced yet (audio sent in a burst): force its
             # end whenever audio was sent after the last EndOfTurn
-            pending = self.offset + self.bytes_sent / 32000 - self.covered_until > 0.05
-            if not self.closed and (self._turn_open or pending):
+            if not self.closed and (self._turn_open or self._audio_pending()):
                 self._turn_done.clear()
                 await self._send_json({"type": "ForceEndTurn"})
-                waiter = asyncio.ensure_future(self._turn_done.wait())
-                closer = asyncio.ensure_future(self._closed.wait())
-                try:
-                    await asyncio.wait({waiter, closer}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                    closer.cancel()
+                await self.wait_or_closed(self._turn_done, timeout)
             if not self.closed:
                 self._finishing = True
                 await self._send_json({"type": "CloseStream"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tui_stt.providers.base import (
     Connection,
@@ -12,6 +13,9 @@ from tui_stt.providers.base import (
     check_url,
 )
 from tui_stt.providers.options import PRODUCTS
+
+if TYPE_CHECKING:
+    from tui_stt.secrets import Secrets
 
 
 def connection_class(product: str) -> type[Connection]:
@@ -44,21 +48,15 @@ class Endpoint:
     base_url: str | None  # None: the product's default host
 
 
-def resolve_endpoint(product: str, *, deepgram_key: str | None, assemblyai_key: str | None,
-                     deepgram_url: str | None, assemblyai_url: str | None,
+def resolve_endpoint(product: str, secrets: Secrets, *, deepgram_url: str | None, assemblyai_url: str | None,
                      allow_insecure: bool = False) -> Endpoint:
     """The key and base URL for ``product``; raises MissingKeyError / FatalProviderError with a user message."""
     spec = PRODUCTS[product]
     if spec.provider == "local":
         return Endpoint(None, None)
-    if spec.provider == "deepgram":
-        key, url, var, url_var = deepgram_key, deepgram_url, "DEEPGRAM_API_KEY", "--deepgram-url"
-        who = "Deepgram"
-    else:
-        key, url, var, url_var = assemblyai_key, assemblyai_url, "ASSEMBLYAI_API_KEY", "--assemblyai-url"
-        who = "AssemblyAI"
+    key = secrets.key_for(product)
     if not key:
-        raise MissingKeyError(f"No {who} API key: set {var} in the environment or in .env (see .env.example)")
+        raise MissingKeyError(secrets.missing_key_message(product))
+    url = deepgram_url if spec.provider == "deepgram" else assemblyai_url
     base = check_url(url, allow_insecure=allow_insecure, flag="--allow-insecure") if url else None
-    del url_var
     return Endpoint(key, base)
