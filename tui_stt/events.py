@@ -138,17 +138,44 @@ class Level(Event):
 
 
 @dataclass(frozen=True)
+class Gap(Event):
+    """Audio that was captured but will never be transcribed (``start``/``end``: session seconds).
+
+    Loss is never silent: a buffer overflow during an outage, a finish that timed out, an outage that
+    outlasted recovery or a hard stop each become one of these (journaled, shown, and counted in the
+    headless exit status).
+    """
+
+    start: float
+    end: float
+    reason: str
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """The session's state machine moved (``state`` is a ``tui_stt.session.State`` value)."""
+
+    state: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Ended(Event):
     """The session is over: input ended or the user stopped, everything flushed."""
 
     reason: str = "end of input"
     audio_seconds: float = 0.0
     error: bool = False
+    gap_seconds: float = 0.0  # audio captured but not transcribed (sum of the Gap events)
 
 
 AnyEvent = Union[
     Connecting, Opened, SpeechStarted, Partial, Committed, TurnEnded, Configured, Warning, Error,
-    Reconnecting, Closed, Level, Ended,
+    Reconnecting, Closed, Level, Gap, StateChanged, Ended,
 ]
 Emit = Callable[[Event], None]
 
@@ -183,8 +210,13 @@ def describe(event: Event) -> str:
             return f"reconnecting in {delay:.1f}s (attempt {attempt}): {reason}; holding {buf:.1f}s of audio"
         case Closed(code=code, reason=reason):
             return f"closed (code {code if code is not None else 'none'})" + (f": {reason}" if reason else "")
-        case Ended(reason=reason, audio_seconds=secs):
-            return f"session ended: {reason} ({secs:.1f}s of audio)"
+        case Gap(start=start, end=end, reason=reason):
+            return f"{end - start:.1f}s of audio not transcribed ({start:.1f}-{end:.1f}s): {reason}"
+        case StateChanged(state=state, detail=detail):
+            return f"state: {state}" + (f" ({detail})" if detail else "")
+        case Ended(reason=reason, audio_seconds=secs, gap_seconds=gap):
+            lost = f"; {gap:.1f}s not transcribed" if gap > 0 else ""
+            return f"session ended: {reason} ({secs:.1f}s of audio{lost})"
         case Partial(text=text, tentative=tentative):
             return ("tentative: " if tentative else "partial: ") + text
         case Level(rms_dbfs=rms):
