@@ -10,18 +10,89 @@ import argparse
 import logging
 import logging.handlers
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tui_stt import paths
-from tui_stt.providers.options import CLOUD_PRODUCTS, PRODUCTS, OptionError, validate_options
+from tui_stt.providers.options import CLOUD_PRODUCTS, PRODUCTS, OptionError, show_value, validate_options
+from tui_stt.urls import UrlError, check_url
 
 log = logging.getLogger("tui_stt")
 
 
 class ConfigProblem(Exception):
-    """A bad command line value: the message is shown as is and the program exits 2."""
+    """A bad command line value: the message (one line) is shown as is and the program exits 2."""
+
+
+def shown_path(path: Path | str) -> str:
+    """A path for a one-line message: control characters escaped, a very long one cut in the middle."""
+    text = str(path)
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= 200 else f"{text[:100]}...{text[-80:]} ({len(text)} characters)"
+
+
+def _path_problem(path: Path, *, want_dir: bool, missing_ok: bool) -> str | None:
+    """Why ``path`` cannot be used as a file (``want_dir``: a folder), or None."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None if missing_ok else "no such file"
+    except OSError as exc:
+        return paths.os_error_reason(exc)
+    except ValueError:
+        return "the path contains a NUL character"
+    if want_dir and not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if not want_dir and stat.S_ISDIR(info.st_mode):
+        return "is a directory, not an audio file"
+    return None
+
+
+def _expand(path: Path | str) -> Path:
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # ~user for a user that does not exist
+        return Path(path)
+
+
+def check_input_path(path: Path) -> Path:
+    """``--input``: an existing file (not a folder); raises ConfigProblem naming the path."""
+    problem = _path_problem(path, want_dir=False, missing_ok=False)
+    if problem:
+        raise ConfigProblem(f"--input {shown_path(path)}: {problem}")
+    return path
+
+
+def check_save_dir(path: Path, flag: str = "--save-dir") -> Path:
+    """A folder to save into: it may not exist yet, but nothing else may be in its place."""
+    expanded = _expand(path)
+    problem = _path_problem(expanded, want_dir=True, missing_ok=True)
+    if problem:
+        raise ConfigProblem(f"{flag} {shown_path(path)}: {problem}")
+    return expanded
+
+
+def checked_url(given: str | None, flag: str, secrets: Any, var: str) -> str | None:
+    """``--deepgram-url`` (or its environment variable ``var``) checked at start-up; ConfigProblem if bad.
+
+    Only the form is checked here (ws:// or wss://, a host, a port in range, no user name or password);
+    plain ws:// to a remote host is refused when connecting, unless --allow-insecure.
+    """
+    if given is not None and given.strip():
+        value, source = given, flag
+    else:
+        value = secrets.get(var)
+        if not value:
+            return None
+        source = secrets.describe_source(var)
+    try:
+        return check_url(value, allow_insecure=True, source=source)
+    except UrlError as exc:
+        raise ConfigProblem(str(exc)) from None
 
 
 @dataclass
@@ -52,18 +123,28 @@ class RunConfig:
 
 
 class _RedactSecrets(logging.Filter):
+    """The log file gets the same redaction step as events: known keys and credential-looking text."""
+
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
+        from tui_stt.redact import Redactor
+
+        self.redactor = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            text = record.getMessage()
-            for s in self.secrets:
-                if s in text:
-                    text = text.replace(s, "[REDACTED]")
-                    record.msg, record.args = text, None
+        text = record.getMessage()
+        clean = self.redactor.text(text)
+        if clean is not text and clean != text:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            shown = self.redactor.text(str(record.exc_info[1]))
+            if shown != str(record.exc_info[1]):
+                record.msg = f"{record.msg} ({type(record.exc_info[1]).__name__}: {shown})"
+                record.args, record.exc_info, record.exc_text = None, None, None
         return True
+
+
+_HANDLER_NAME = "tui-stt log file"
 
 
 def setup_logging(secrets: list[str] | None = None) -> Path:
@@ -78,9 +159,12 @@ def setup_logging(secrets: list[str] | None = None) -> Path:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_RedactSecrets(list(secrets or [])))
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
+        if h.get_name() == _HANDLER_NAME:  # ours from an earlier call: close its file
+            h.close()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("websockets").setLevel(logging.WARNING)
@@ -110,9 +194,11 @@ def _product_saved(path: Path) -> bool:
         import tomli as tomllib
     try:
         with open(path, "rb") as f:
-            return "product" in tomllib.load(f).get("app", {})
-    except (OSError, ValueError):
+            app = tomllib.load(f).get("app")
+    except (OSError, ValueError, RecursionError):
         return False
+    product = app.get("product") if isinstance(app, dict) else None
+    return isinstance(product, str) and product.strip() in PRODUCTS
 
 
 def parse_option_args(product: str, items: list[str]) -> dict[str, Any]:
@@ -120,9 +206,11 @@ def parse_option_args(product: str, items: list[str]) -> dict[str, Any]:
     spec = PRODUCTS[product]
     for item in items:
         if "=" not in item:
-            raise ConfigProblem(f"-o/--option takes NAME=VALUE (got {item!r})")
+            raise ConfigProblem(f"-o/--option takes NAME=VALUE (got {show_value(item)})")
         name, value = item.split("=", 1)
         name = name.strip().replace("-", "_")
+        if not name.isprintable() or len(name) > 100:
+            raise ConfigProblem(f"-o/--option: {show_value(name)} is not an option name of {product}")
         try:
             opt = spec.option(name)
             raw[name] = opt.parse(value, product)
@@ -147,10 +235,19 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         options[product] = validate_options(product, {**options[product], **cli_options})
     except OptionError as exc:
         raise ConfigProblem(str(exc)) from None
-    if args.input is not None and not args.input.exists():
-        raise ConfigProblem(f"--input {args.input}: no such file")
-    save_dir = args.save_dir or (Path(settings.save_dir).expanduser() if settings.save_dir else
-                                 paths.default_save_dir())
+    if args.input is not None:
+        check_input_path(args.input)
+    deepgram_url = checked_url(args.deepgram_url, "--deepgram-url", secrets, "DEEPGRAM_URL")
+    assemblyai_url = checked_url(args.assemblyai_url, "--assemblyai-url", secrets, "ASSEMBLYAI_URL")
+    if args.save_dir is not None:
+        save_dir = check_save_dir(args.save_dir)
+    else:
+        save_dir = paths.default_save_dir()
+        if settings.save_dir:
+            try:
+                save_dir = check_save_dir(Path(settings.save_dir), "app.save_dir:")
+            except ConfigProblem as exc:
+                settings.warnings.append(f"{paths.display_path(settings.path)}: {exc} (using the default)")
     return RunConfig(
         product=product,
         options=options,
@@ -160,8 +257,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         speed=args.speed,
         device=args.device or (settings.device or None),
         output_format=args.format,
-        deepgram_url=args.deepgram_url or secrets.deepgram_url,
-        assemblyai_url=args.assemblyai_url or secrets.assemblyai_url,
+        deepgram_url=deepgram_url,
+        assemblyai_url=assemblyai_url,
         allow_insecure=args.allow_insecure,
         save_dir=save_dir,
         save_format=settings.save_format,

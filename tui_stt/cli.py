@@ -40,7 +40,15 @@ examples:
   tui-stt --product flux --input talk.wav  replay a recording at real speed to Deepgram Flux
   tui-stt --headless --product nova-3 --input talk.wav --format jsonl > talk.jsonl
   python -m tui_stt.emulators --port 8765 & tui-stt --deepgram-url ws://127.0.0.1:8765
+
+exit status: 0 done; 1 a missing or refused key, or an unusable input; 2 a bad command-line value (one line
+on stderr names it); 130 interrupted.
 """
+
+
+def _shown(text: str) -> str:
+    """A value the user typed, for a one-line message: quoted, escaped, a very long one cut short."""
+    return repr(text if len(text) <= 60 else text[:50] + "...")
 
 
 def _speed(text: str) -> float:
@@ -49,9 +57,9 @@ def _speed(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--speed takes a number above 0 or 'max' (got {text!r})") from None
+        raise argparse.ArgumentTypeError(f"--speed takes a number above 0 or 'max' (got {_shown(text)})") from None
     if not value > 0 or math.isinf(value) or math.isnan(value):
-        raise argparse.ArgumentTypeError(f"--speed takes a number above 0 or 'max' (got {text!r})")
+        raise argparse.ArgumentTypeError(f"--speed takes a number above 0 or 'max' (got {_shown(text)})")
     return value
 
 
@@ -59,7 +67,7 @@ def _batch_ms(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--batch-ms takes a whole number of ms (got {text!r})") from None
+        raise argparse.ArgumentTypeError(f"--batch-ms takes a whole number of ms (got {_shown(text)})") from None
     if not 20 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"--batch-ms must be from 20 to 1000 (got {value})")
     return value
@@ -165,23 +173,24 @@ def run_list_devices() -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from tui_stt.export import ExportError, render, write_export
-    from tui_stt.journal import JournalError, read_journal
+    from tui_stt.journal import JournalError, read_journal_full
 
     try:
-        _header, turns = read_journal(args.journal)
+        journal = read_journal_full(args.journal)
+        turns, gaps = journal.turns, journal.gaps
     except (JournalError, OSError) as exc:
         print(f"tui-stt export: {exc}", file=sys.stderr)
         return 1
     if args.output is not None and str(args.output) == "-":
-        sys.stdout.write(render(turns, args.format))
+        sys.stdout.write(render(turns, args.format, gaps=gaps))
         return 0
     try:
         if args.output is None:
-            path = write_export(turns, args.format, args.journal.parent, stem=args.journal.stem)
+            path = write_export(turns, args.format, args.journal.parent, stem=args.journal.stem, gaps=gaps)
         else:
             path = write_export(turns, args.format, args.output.parent or Path("."),
                                 stem=args.output.stem if args.output.suffix.lstrip(".") == args.format
-                                else args.output.name)
+                                else args.output.name, gaps=gaps)
     except ExportError as exc:
         print(f"tui-stt export: {exc}", file=sys.stderr)
         return 1

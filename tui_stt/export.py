@@ -3,11 +3,18 @@
 ``render`` turns committed turns into the text of one format; ``write_export`` saves it atomically
 under a name that never overwrites an existing file. JSON is lossless (``load_json`` reads it back
 exactly); SRT and WebVTT split long turns into readable captions.
+
+Gaps (captured audio that was never transcribed, ``tui_stt.transcript.GapRecord`` or the ``Gap`` event)
+are never left out: text and Markdown get a ``[… 6.2 s not transcribed (reason) …]`` line at its place
+in time order, JSON a ``"gaps"`` list, and captions a ``[6.2 s not transcribed]`` cue over the gap (cut
+to the time no spoken cue uses).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +25,18 @@ from typing import Any
 from tui_stt.events import Turn
 from tui_stt.formats import FORMATS
 from tui_stt.paths import atomic_write, display_path, ensure_private_dir, os_error_reason
-from tui_stt.transcript import Paragraph, paragraphs, turn_from_dict, turn_to_dict
+from tui_stt.transcript import (
+    GapLike,
+    GapRecord,
+    Paragraph,
+    as_gap_record,
+    gap_from_dict,
+    gap_to_dict,
+    paragraph_timeline,
+    paragraphs,
+    turn_from_dict,
+    turn_to_dict,
+)
 
 FORMAT_LABELS = {
     "txt": "plain text",
@@ -67,29 +85,44 @@ def clock(seconds: float) -> str:
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
-def render(turns: Iterable[Turn], fmt: str, *, title: str | None = None) -> str:
-    """The whole transcript in format ``fmt`` (one of ``FORMATS``)."""
+def render(turns: Iterable[Turn], fmt: str, *, title: str | None = None, gaps: Iterable[GapLike] = ()) -> str:
+    """The whole transcript in format ``fmt`` (one of ``FORMATS``), ``gaps`` marked at their place."""
     fmt = check_format(fmt)
     items = list(turns)
+    holes = sorted((as_gap_record(g) for g in gaps), key=lambda g: (g.start, g.end))
     if fmt == "txt":
-        return _render_txt(items, title)
+        return _render_txt(items, title, holes)
     if fmt == "md":
-        return _render_md(items, title)
+        return _render_md(items, title, holes)
     if fmt == "json":
-        return _render_json(items, title)
+        return _render_json(items, title, holes)
     if fmt == "srt":
-        return _render_srt(items)
-    return _render_vtt(items, title)
+        return _render_srt(items, holes)
+    return _render_vtt(items, title, holes)
 
 
 def _diarized(turns: Sequence[Turn]) -> bool:
     return any(t.speaker for t in turns)
 
 
-def _render_txt(turns: Sequence[Turn], title: str | None) -> str:
+def _seconds_text(gap: GapRecord) -> str:
+    return f"{gap.seconds:.1f} s not transcribed"
+
+
+def gap_text(gap: GapLike) -> str:
+    """``6.2 s not transcribed (buffer overflow)``: what the text formats say about a gap."""
+    record = as_gap_record(gap)
+    reason = " ".join(record.reason.split())
+    return _seconds_text(record) + (f" ({reason})" if reason else "")
+
+
+def _render_txt(turns: Sequence[Turn], title: str | None, gaps: Sequence[GapRecord] = ()) -> str:
     diarized = _diarized(turns)
     blocks = [" ".join(title.split())] if title and title.strip() else []
-    for para in paragraphs(turns):
+    for para in paragraph_timeline(turns, gaps):
+        if isinstance(para, GapRecord):
+            blocks.append(f"[… {gap_text(para)} …]")
+            continue
         if not para.text:
             continue
         prefix = f"{speaker_label(para.speaker)}: " if diarized and para.speaker else ""
@@ -104,11 +137,14 @@ def _md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-def _render_md(turns: Sequence[Turn], title: str | None) -> str:
+def _render_md(turns: Sequence[Turn], title: str | None, gaps: Sequence[GapRecord] = ()) -> str:
     heading = " ".join(title.split()) if title and title.strip() else "Transcript"
     blocks = [f"# {_md_escape(heading)}"]
     diarized = _diarized(turns)
-    for para in paragraphs(turns):
+    for para in paragraph_timeline(turns, gaps):
+        if isinstance(para, GapRecord):
+            blocks.append(f"**[{clock(para.start)}]** *{_md_escape(f'[… {gap_text(para)} …]')}*")
+            continue
         if not para.text:
             continue
         speaker = f"**{_md_escape(speaker_label(para.speaker))}:** " if diarized and para.speaker else ""
@@ -116,16 +152,24 @@ def _render_md(turns: Sequence[Turn], title: str | None) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def _render_json(turns: Sequence[Turn], title: str | None) -> str:
+def _render_json(turns: Sequence[Turn], title: str | None, gaps: Sequence[GapRecord] = ()) -> str:
     document: dict[str, Any] = {"format": JSON_FORMAT, "version": JSON_VERSION}
     if title:
         document["title"] = title
     document["turns"] = [turn_to_dict(t) for t in turns]
+    if gaps:  # left out when there are none, so a transcript without gaps reads as before
+        document["gaps"] = [gap_to_dict(g) for g in gaps]
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def load_json(text: str) -> list[Turn]:
     """The turns of a JSON transcript written by ``render(..., "json")``; ``ValueError`` if it is not one."""
+    return load_json_full(text)[0]
+
+
+def load_json_full(text: str) -> tuple[list[Turn], list[GapRecord]]:
+    """The turns and gaps of a JSON transcript written by ``render(..., "json", gaps=...)``; a transcript
+    without a ``"gaps"`` list has none. ``ValueError`` if it is not a tui-stt transcript."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -147,7 +191,16 @@ def load_json(text: str) -> list[Turn]:
             turns.append(turn_from_dict(item))
         except ValueError as exc:
             raise ValueError(f"transcript turn {number}: {exc}") from None
-    return turns
+    items = document.get("gaps", [])
+    if not isinstance(items, list):
+        raise ValueError('not a tui-stt transcript: "gaps" is not a list')
+    gaps = []
+    for number, item in enumerate(items, 1):
+        try:
+            gaps.append(gap_from_dict(item))
+        except ValueError as exc:
+            raise ValueError(f"transcript gap {number}: {exc}") from None
+    return turns, gaps
 
 
 # -- captions ----------------------------------------------------------------------------------------
@@ -169,6 +222,7 @@ class Cue:
     end_ms: int
     lines: list[str]
     speaker: str | None = None
+    gap: bool = False  # marks audio that was not transcribed, not speech
 
 
 def _spread(tokens: Sequence[str], start: float, end: float) -> list[_Token]:
@@ -268,12 +322,61 @@ def _group_cues(tokens: Sequence[_Token]) -> list[list[_Token]]:
     return groups
 
 
-def build_cues(turns: Iterable[Turn], *, inline_speaker: bool = True) -> list[Cue]:
+def build_cues(turns: Iterable[Turn], *, inline_speaker: bool = True, gaps: Iterable[GapLike] = ()) -> list[Cue]:
     """Caption cues for ``turns``: readable sizes, in order, never overlapping, each end > start.
 
     With ``inline_speaker`` a diarized paragraph's first cue starts with ``Speaker 0:`` (SRT has no
     other way to say who speaks); otherwise the speaker is left in ``Cue.speaker`` (WebVTT ``<v>``).
+    Each of ``gaps`` adds a ``[6.2 s not transcribed]`` cue (``Cue.gap``) over the gap; spoken cues are
+    laid out exactly as without gaps and the gap cue takes the longest stretch of the gap that no other
+    cue uses (none if nothing is left).
     """
+    speech = _speech_cues(turns, inline_speaker)
+    if not gaps:
+        return speech
+    return _with_gap_cues(speech, gaps)
+
+
+def _with_gap_cues(speech: list[Cue], gaps: Iterable[GapLike]) -> list[Cue]:
+    taken = [(c.start_ms, c.end_ms) for c in speech]  # disjoint, sorted by start (and so by end)
+    starts = [start for start, _ in taken]
+    cues = list(speech)
+    for gap in sorted((as_gap_record(g) for g in gaps), key=lambda g: (g.start, g.end)):
+        if not (math.isfinite(gap.start) and math.isfinite(gap.end)):
+            continue
+        free = _longest_free(taken, starts, max(0, round(gap.start * 1000)), round(gap.end * 1000))
+        if free is None:
+            continue
+        at = bisect.bisect_left(starts, free[0])
+        taken.insert(at, free)
+        starts.insert(at, free[0])
+        cues.append(Cue(free[0], free[1], [f"[{_seconds_text(gap)}]"], gap=True))
+    cues.sort(key=lambda c: c.start_ms)
+    return cues
+
+
+def _longest_free(taken: list[tuple[int, int]], starts: list[int], lo: int, hi: int) -> tuple[int, int] | None:
+    """The longest part of ``lo..hi`` (ms) outside every interval of ``taken``; the earliest on a tie."""
+    best: tuple[int, int] | None = None
+    cursor = lo
+    i = max(0, bisect.bisect_right(starts, lo) - 1)
+    while cursor < hi:
+        if i < len(taken) and taken[i][0] < hi:
+            start, end = taken[i]
+            i += 1
+            if end <= cursor:
+                continue
+            piece = (cursor, min(start, hi))
+            cursor = max(cursor, end)
+        else:
+            piece = (cursor, hi)
+            cursor = hi
+        if piece[1] > piece[0] and (best is None or piece[1] - piece[0] > best[1] - best[0]):
+            best = piece
+    return best
+
+
+def _speech_cues(turns: Iterable[Turn], inline_speaker: bool) -> list[Cue]:
     items = list(turns)
     diarized = _diarized(items)
     cues: list[Cue] = []
@@ -311,9 +414,9 @@ def caption_time(ms: int, separator: str) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}{separator}{millis:03d}"
 
 
-def _render_srt(turns: Sequence[Turn]) -> str:
+def _render_srt(turns: Sequence[Turn], gaps: Sequence[GapRecord] = ()) -> str:
     blocks = []
-    for number, cue in enumerate(build_cues(turns, inline_speaker=True), 1):
+    for number, cue in enumerate(build_cues(turns, inline_speaker=True, gaps=gaps), 1):
         text = "\n".join(line.replace("-->", "->") for line in cue.lines)
         blocks.append(f"{number}\n{caption_time(cue.start_ms, ',')} --> {caption_time(cue.end_ms, ',')}\n"
                       f"{text}\n")
@@ -325,12 +428,12 @@ def vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _render_vtt(turns: Sequence[Turn], title: str | None) -> str:
+def _render_vtt(turns: Sequence[Turn], title: str | None, gaps: Sequence[GapRecord] = ()) -> str:
     header = "WEBVTT"
     if title and title.strip():
         header += " - " + " ".join(title.split()).replace("-->", "->")
     blocks = [header + "\n"]
-    for cue in build_cues(turns, inline_speaker=False):
+    for cue in build_cues(turns, inline_speaker=False, gaps=gaps):
         text = "\n".join(vtt_escape(line) for line in cue.lines)
         if cue.speaker:
             text = f"<v {vtt_escape(cue.speaker)}>{text}"
@@ -353,6 +456,7 @@ def write_export(
     *,
     stem: str | None = None,
     title: str | None = None,
+    gaps: Iterable[GapLike] = (),
 ) -> Path:
     """Save the transcript as ``directory/<stem>.<fmt>`` and return the path.
 
@@ -362,7 +466,7 @@ def write_export(
     ``cannot save transcript to ~/t/transcript.txt: no space left on device``.
     """
     fmt = check_format(fmt)
-    text = render(turns, fmt, title=title)
+    text = render(turns, fmt, title=title, gaps=gaps)
     directory = Path(directory).expanduser()
     stem = (stem or default_stem()).strip()
     if stem.lower().endswith("." + fmt):

@@ -1,9 +1,13 @@
 """Headless mode: stream, print each committed turn on stdout as it arrives, events on stderr.
 
 ``--format text``: one line per committed turn. ``--format jsonl``: one JSON object per line, committed
-turns as ``{"type": "turn", ...}`` and partials as ``{"type": "partial", ...}``. Events and errors go to
-stderr as one-line messages. At end of input everything is flushed and the exit code is 0; a refused key
-or an unusable input exits 1 with a one-line reason; Ctrl+C stops gracefully (twice: at once).
+turns as ``{"type": "turn", ...}``, partials as ``{"type": "partial", ...}`` and audio that was not
+transcribed as ``{"type": "gap", ...}``. Events and errors go to stderr as one-line messages.
+
+Exit status: 0 everything captured was transcribed; 1 the session failed (refused key, unusable input,
+an outage recovery gave up on, ...); 2 a bad command line; 3 the session ended but some audio was not
+transcribed (each gap is on stderr and in the journal); 130 stopped at once by a second Ctrl+C /
+SIGTERM. The first Ctrl+C, SIGTERM or SIGHUP stops gracefully (flushing the provider, at most ~5 s).
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ from typing import Any, TextIO
 
 from tui_stt import events as ev
 from tui_stt.app_config import RunConfig, make_source, session_config
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_GAPS = 3
+EXIT_INTERRUPTED = 130
 
 
 def turn_record(turn: ev.Turn) -> dict[str, Any]:
@@ -82,6 +92,15 @@ class Printer:
             return
         if isinstance(event, ev.Error) and event.fatal:
             return  # reported once, at the end, by run_headless
+        if isinstance(event, ev.StateChanged):
+            return  # the events that caused it are shown
+        if isinstance(event, ev.Gap):
+            if self.fmt == "jsonl":
+                self._line(json.dumps({"type": "gap", "start": round(event.start, 3), "end": round(event.end, 3),
+                                       "seconds": round(event.seconds, 3), "reason": event.reason,
+                                       "product": event.product}, ensure_ascii=False))
+            self.info("warning: " + ev.describe(event))
+            return
         self.info(ev.describe(event))
 
 
@@ -138,7 +157,7 @@ async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
             session.abort()
 
     handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, on_interrupt)
             handled.append(sig)
@@ -153,5 +172,11 @@ async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
                 journal.close()
     if session.failure is not None:
         printer.info(f"error: {session.failure.message}")
-        return 1
-    return 0
+        return EXIT_FAILED
+    if interrupts >= 2:
+        return EXIT_INTERRUPTED
+    if session.stats.gap_seconds > 0:
+        where = f" (gap records in {journal.path})" if journal is not None else ""
+        printer.info(f"warning: {session.stats.gap_seconds:.1f}s of audio were not transcribed{where}")
+        return EXIT_GAPS
+    return EXIT_OK

@@ -2,11 +2,13 @@
 
 Every committed turn is appended to a JSON Lines file and fsynced the moment it arrives, so a crash,
 a closed terminal or ``kill -9`` loses nothing. The first line is a session header (product and
-options, never keys); then one ``{"type": "turn", ...}`` line per turn and optional
-``{"type": "event", ...}`` lines. ``read_journal`` reads it back, ignoring a torn last line.
+options, never keys); then one ``{"type": "turn", ...}`` line per turn, ``{"type": "gap", "start",
+"end", "reason", "at"}`` lines for audio that was captured but will never be transcribed, and optional
+``{"type": "event", ...}`` lines. ``read_journal`` reads the header and turns back, ignoring a torn last
+line; ``read_journal_full`` also returns the gaps and events.
 
-A failed write (disk full, ...) never loses a turn: it stays in ``Journal.pending`` and is written
-before the next one, and ``append`` raises ``JournalError`` so the caller can tell the user.
+A failed write (disk full, ...) never loses a turn or a gap: it stays in ``Journal.pending`` and is
+written before the next one, and ``append``/``gap`` raise ``JournalError`` so the caller can tell the user.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import json
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tui_stt import paths
 from tui_stt.events import Turn
-from tui_stt.transcript import turn_from_dict, turn_to_dict
+from tui_stt.transcript import GapRecord, gap_from_dict, turn_from_dict, turn_to_dict
 
 JOURNAL_VERSION = 1
 SUFFIX = ".jsonl"
@@ -55,6 +58,7 @@ class Journal:
         self.header = header
         self.pending: list[dict[str, Any]] = []  # records not yet on disk (after a write error)
         self.turns_written = 0
+        self.gaps_written = 0
         self._fd: int | None = fd
         self._size = os.fstat(fd).st_size
 
@@ -129,6 +133,14 @@ class Journal:
         self.pending.append({"type": "event", "kind": kind, "text": text, "at": time.time()})
         self.flush()
 
+    def gap(self, start: float, end: float, reason: str) -> None:
+        """Record audio that was captured but will never be transcribed (session seconds ``start`` to
+        ``end``); same rules as ``append``: on disk when this returns, else pending and ``JournalError``."""
+        self._check_open()
+        self.pending.append({"type": "gap", "start": float(start), "end": float(end), "reason": str(reason),
+                             "at": time.time()})
+        self.flush()
+
     def flush(self) -> None:
         """Write every pending record; ``JournalError`` if that fails (they stay pending)."""
         self._check_open()
@@ -137,15 +149,20 @@ class Journal:
             try:
                 self._write_record(record)
             except OSError as exc:
-                count = sum(1 for r in self.pending if r.get("type") == "turn")
-                kept = f"{count} turn{'s' if count != 1 else ''}" if count else "the record"
+                kept = []
+                for kind in ("turn", "gap"):
+                    count = sum(1 for r in self.pending if r.get("type") == kind)
+                    if count:
+                        kept.append(f"{count} {kind}{'s' if count != 1 else ''}")
                 raise JournalError(
                     f"cannot write journal {paths.display_path(self.path)}: {paths.os_error_reason(exc)}; "
-                    f"{kept} kept in memory, retrying with the next one"
+                    f"{' and '.join(kept) or 'the record'} kept in memory, retrying with the next one"
                 ) from exc
             self.pending.pop(0)
             if record.get("type") == "turn":
                 self.turns_written += 1
+            elif record.get("type") == "gap":
+                self.gaps_written += 1
 
     def _write_record(self, record: Mapping[str, Any]) -> None:
         assert self._fd is not None
@@ -194,12 +211,35 @@ def _safe_name(product: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in product) or "session"
 
 
+@dataclass(frozen=True)
+class JournalContents:
+    """Everything ``read_journal_full`` found: the session header, turns and gaps in file order, and the
+    ``{"type": "event", ...}`` records as they were written."""
+
+    header: dict[str, Any]
+    turns: list[Turn]
+    gaps: list[GapRecord]
+    events: list[dict[str, Any]]
+
+    @property
+    def gap_seconds(self) -> float:
+        """Audio captured but not transcribed, in seconds (the sum of the gaps)."""
+        return sum(g.seconds for g in self.gaps)
+
+
 def read_journal(path: Path | str) -> tuple[dict[str, Any], list[Turn]]:
     """The header and the turns of a journal.
 
     A torn or garbled line (the process died mid-write) is skipped; everything before and after it is
     kept. ``JournalError`` if the file cannot be read or is not a tui-stt journal.
     """
+    contents = read_journal_full(path)
+    return contents.header, contents.turns
+
+
+def read_journal_full(path: Path | str) -> JournalContents:
+    """The header, turns, gaps and events of a journal; same rules as ``read_journal`` (a torn or garbled
+    line, or a record with bad values, is skipped)."""
     path = Path(path)
     shown = paths.display_path(path)
     try:
@@ -220,18 +260,26 @@ def read_journal(path: Path | str) -> tuple[dict[str, Any], list[Turn]]:
         raise JournalError(f"{shown}: journal version {version!r} is not supported "
                            f"(this tui-stt reads version {JOURNAL_VERSION})")
     turns: list[Turn] = []
+    gaps: list[GapRecord] = []
+    events: list[dict[str, Any]] = []
     for line in lines[1:]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # torn by a crash mid-write
-        if not isinstance(record, dict) or record.get("type") != "turn":
+        if not isinstance(record, dict):
             continue
+        kind = record.get("type")
         try:
-            turns.append(turn_from_dict(record))
+            if kind == "turn":
+                turns.append(turn_from_dict(record))
+            elif kind == "gap":
+                gaps.append(gap_from_dict(record))
+            elif kind == "event":
+                events.append(record)
         except ValueError:
             continue
-    return header, turns
+    return JournalContents(header, turns, gaps, events)
 
 
 def list_journals(directory: Path | str | None = None) -> list[Path]:

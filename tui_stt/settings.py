@@ -2,8 +2,10 @@
 
 ``load_settings`` never raises for bad content: every bad value becomes a warning that names the file
 and the key, and only that key falls back to its default (a TOML syntax error: all defaults). Loading
-never writes. ``save_settings`` writes atomically (mode 0600), keeps keys it does not know, refuses to
-replace a file it cannot parse, and refuses to write anything that contains an API key.
+never writes. ``save_settings`` edits the file rather than rewriting it: comments, layout, tables and keys
+it does not know, and values it did not change (even a bad one the user has yet to fix) stay as they are;
+only the settings changed in the app since the file was read are written. It writes atomically (mode 0600),
+refuses to replace a file it cannot parse, and refuses to write anything that contains an API key.
 
     [app]
     product = "nova-3"        # last product
@@ -20,6 +22,7 @@ replace a file it cannot parse, and refuses to write anything that contains an A
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -27,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
+import tomlkit.exceptions
 
 from tui_stt import paths
 from tui_stt.formats import FORMATS
-from tui_stt.providers.options import PRODUCTS, OptionError, validate_options
+from tui_stt.providers.options import PRODUCTS, OptionError, show_value, validate_options
 from tui_stt.secrets import load_secrets
 
 if sys.version_info >= (3, 11):
@@ -46,9 +50,11 @@ SECTIONS = ("app", "keymap", "products")
 USING_DEFAULT = "using the default"
 IGNORED = "ignored"
 
+SAVE_DIR_MAX = 4096  # characters
+
 _HEADER = (
-    "# tui-stt settings. The app rewrites this file when you change a setting in it; comments are not\n"
-    "# kept. API keys never belong here: use the environment or a .env file (see .env.example).\n\n"
+    "# tui-stt settings. The app updates the settings you change in it and keeps the rest of this file\n"
+    "# (comments included). API keys never belong here: use the environment or a .env file (see .env.example).\n\n"
 )
 
 
@@ -64,6 +70,10 @@ class Settings:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # product -> only what the user set
     path: Path = field(default_factory=paths.config_file)
     warnings: list[str] = field(default_factory=list)
+    # why the last save_settings failed (one line, for a notification); None after a successful save
+    last_save_error: str | None = field(default=None, compare=False)
+    # the values as read from (or last saved to) the file; None: not read, so a save writes every value
+    loaded_values: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def product_options(self, product: str | None = None) -> dict[str, Any]:
         """Every option of ``product`` (default: the current one): defaults overlaid with the user's."""
@@ -94,50 +104,63 @@ class Settings:
 
 def _check_product(raw: Any) -> str:
     if not isinstance(raw, str) or raw.strip() not in PRODUCTS:
-        raise ValueError(f"{raw!r} is not one of {', '.join(PRODUCTS)}")
+        raise ValueError(f"{show_value(raw)} is not one of {', '.join(PRODUCTS)}")
     return raw.strip()
 
 
 def _check_format(raw: Any) -> str:
     name = raw.strip().lower().lstrip(".") if isinstance(raw, str) else ""
     if name not in FORMATS:
-        raise ValueError(f"{raw!r} is not one of {', '.join(FORMATS)}")
+        raise ValueError(f"{show_value(raw)} is not one of {', '.join(FORMATS)}")
     return name
 
 
 def _check_text(raw: Any) -> str:
     if not isinstance(raw, str):
-        raise ValueError(f"{raw!r} is not text")
+        raise ValueError(f"{show_value(raw)} is not text")
     return raw.strip()
 
 
+def _check_dir(raw: Any) -> str:
+    text = _check_text(raw)
+    if len(text) > SAVE_DIR_MAX:
+        raise ValueError(f"{show_value(text)} is too long for a folder name ({len(text)} characters)")
+    if not text.isprintable():
+        raise ValueError(f"{show_value(text)} contains control characters")
+    try:
+        Path(text).expanduser()
+    except RuntimeError:
+        raise ValueError(f"{show_value(text)}: no home folder for that user name") from None
+    return text
+
+
 def _check_device(raw: Any) -> str:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 1_000_000:
         return str(raw)
     if not isinstance(raw, str):
-        raise ValueError(f"{raw!r} is not a device index or name")
+        raise ValueError(f"{show_value(raw)} is not a device index or name")
     return raw.strip()
 
 
 def _check_batch_ms(raw: Any) -> int:
     allowed = f"a whole number from {BATCH_MS_MIN} to {BATCH_MS_MAX} ms"
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw != int(raw):
-        raise ValueError(f"{raw!r} is not {allowed}")
+        raise ValueError(f"{show_value(raw)} is not {allowed}")
     if not BATCH_MS_MIN <= raw <= BATCH_MS_MAX:
-        raise ValueError(f"{raw!r} is out of range: {allowed}")
+        raise ValueError(f"{show_value(raw)} is out of range: {allowed}")
     return int(raw)
 
 
 def _check_bool(raw: Any) -> bool:
     if not isinstance(raw, bool):
-        raise ValueError(f"{raw!r} is not true or false")
+        raise ValueError(f"{show_value(raw)} is not true or false")
     return raw
 
 
 _APP_CHECKS: dict[str, Callable[[Any], Any]] = {
     "product": _check_product,
     "save_format": _check_format,
-    "save_dir": _check_text,
+    "save_dir": _check_dir,
     "device": _check_device,
     "batch_ms": _check_batch_ms,
     "vad": _check_bool,
@@ -157,8 +180,15 @@ def load_settings(path: Path | str | None = None) -> Settings:
     ``~/.config/tui-stt/settings.toml: products.flux.eot_threshold: 1.5 is out of range: a number from
     0.5 to 1.0 (using the default)``. The file is never written here.
     """
-    target = Path(path).expanduser() if path is not None else paths.config_file()
+    if path is None:
+        target = paths.config_file()
+    else:
+        try:
+            target = Path(path).expanduser()
+        except RuntimeError:  # ~user for a user that does not exist: read the path as written
+            target = Path(path)
     settings = Settings(path=target)
+    settings.loaded_values = _snapshot(settings)  # the defaults: a save writes only what the app changes
     shown = paths.display_path(target)
     try:
         raw = target.read_bytes()
@@ -167,15 +197,20 @@ def load_settings(path: Path | str | None = None) -> Settings:
     except OSError as exc:
         settings.warnings.append(f"{shown}: cannot read: {paths.os_error_reason(exc)} (using the defaults)")
         return settings
+    except ValueError:  # a NUL character in the path
+        settings.warnings.append(f"{shown!r}: cannot read: the path contains a NUL character (using the defaults)")
+        return settings
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         settings.warnings.append(f"{shown}: not UTF-8 text (using the defaults; the file is left as it is)")
         return settings
-    except tomllib.TOMLDecodeError as exc:
-        settings.warnings.append(f"{shown}: invalid TOML: {exc} (using the defaults; the file is left as it is)")
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, an integer of thousands of digits, ...
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        settings.warnings.append(f"{shown}: invalid TOML: {reason} (using the defaults; the file is left as it is)")
         return settings
     _apply(settings, document, shown)
+    settings.loaded_values = _snapshot(settings)
     return settings
 
 
@@ -209,7 +244,7 @@ def _apply(settings: Settings, document: Mapping[str, Any], shown: str) -> None:
         if isinstance(keys, str) and keys.strip():
             settings.keymap[binding] = keys.strip()
         else:
-            warn(f"keymap.{binding}", f"{keys!r} is not a key such as \"ctrl+s\"", "using the default key")
+            warn(f"keymap.{binding}", f"{show_value(keys)} is not a key such as \"ctrl+s\"", "using the default key")
 
     products = document.get("products", {})
     if not isinstance(products, dict):
@@ -246,71 +281,167 @@ def _toml_value(value: Any) -> Any:
     return value
 
 
-def _merged_document(existing: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """``existing`` (the file as it is now) with the settings written over it; unknown keys stay."""
-    document = dict(existing)
-    app = document.get("app")
-    app = dict(app) if isinstance(app, dict) else {}
-    for key in APP_KEYS:
-        app[key] = getattr(settings, key)
-    document["app"] = app
+def _snapshot(settings: Settings) -> dict[str, Any]:
+    """What ``save_settings`` compares against to find the settings changed since the file was read."""
+    return copy.deepcopy({"app": {key: getattr(settings, key) for key in APP_KEYS},
+                          "keymap": dict(settings.keymap),
+                          "options": {name: dict(values) for name, values in settings.options.items()}})
 
-    if settings.keymap:
-        document["keymap"] = dict(settings.keymap)
-    else:
-        document.pop("keymap", None)
 
-    products = document.get("products")
-    products = dict(products) if isinstance(products, dict) else {}
-    for name, spec in PRODUCTS.items():
-        table = products.get(name)
-        known = {o.name for o in spec.options}
-        kept = {k: v for k, v in table.items() if k not in known} if isinstance(table, dict) else {}
-        for option, value in settings.options.get(name, {}).items():
-            kept[option] = _toml_value(value)
-        if kept:
-            products[name] = kept
-        else:
-            products.pop(name, None)
-    if products:
-        document["products"] = products
-    else:
-        document.pop("products", None)
-    return document
+_MISSING = object()
+
+
+def _plain(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same type (so ``1``, ``1.0`` and ``true`` differ), lists item by item."""
+    a, b = _plain(a), _plain(b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _table(parent: Any, key: str, *, super_table: bool = False) -> Any:
+    """``parent[key]`` as a table, created (or put in place of a value that is not a table) when needed."""
+    current = parent.get(key)
+    if not isinstance(current, dict):
+        parent[key] = tomlkit.table(is_super_table=super_table)
+        current = parent[key]
+    return current
+
+
+class _Editor:
+    """Writes the changed settings into a tomlkit document, leaving everything else as it is."""
+
+    def __init__(self, document: Any, full: bool) -> None:
+        self.document = document
+        self.full = full  # no record of what the file held: every known key gets the settings' value
+
+    def set(self, parents: tuple[str, ...], key: str, value: Any) -> None:
+        container = self.document
+        for i, name in enumerate(parents):
+            container = _table(container, name, super_table=(i == 0 and len(parents) > 1))
+        value = _toml_value(value)
+        if key not in container or not _same(container[key], value):
+            container[key] = value
+
+    def delete(self, parents: tuple[str, ...], key: str) -> None:
+        chain = [self.document]
+        for name in parents:
+            child = chain[-1].get(name)
+            if not isinstance(child, dict):
+                return
+            chain.append(child)
+        if key not in chain[-1]:
+            return
+        del chain[-1][key]
+        for depth in range(len(parents), 0, -1):  # drop the tables this deletion left empty
+            if len(chain[depth]) == 0:
+                del chain[depth - 1][parents[depth - 1]]
+
+    def update(self, parents: tuple[str, ...], old: Mapping[str, Any] | None, new: Mapping[str, Any],
+               keys: Iterable[str]) -> None:
+        for key in keys:
+            value = new.get(key, _MISSING)
+            if not self.full and old is not None and _same(old.get(key, _MISSING), value):
+                continue
+            if value is _MISSING:
+                self.delete(parents, key)
+            else:
+                self.set(parents, key, value)
+
+    def existing_keys(self, *parents: str) -> list[str]:
+        container: Any = self.document
+        for name in parents:
+            container = container.get(name) if isinstance(container, dict) else None
+        return list(container) if isinstance(container, dict) else []
+
+
+def _edit_document(document: Any, settings: Settings, *, full: bool) -> None:
+    """Write into ``document`` the settings that changed since ``settings.loaded_values`` (all when ``full``)."""
+    base = None if full else settings.loaded_values
+    now = _snapshot(settings)
+    editor = _Editor(document, full=base is None)
+    editor.update(("app",), base and base["app"], now["app"], APP_KEYS)
+    old_keymap = base and base["keymap"]
+    bindings = {*now["keymap"], *(old_keymap or {}), *(editor.existing_keys("keymap") if editor.full else [])}
+    editor.update(("keymap",), old_keymap, now["keymap"], sorted(bindings))
+    for product, spec in PRODUCTS.items():
+        old = base["options"].get(product, {}) if base else None
+        new = now["options"].get(product, {})
+        known = [o.name for o in spec.options]
+        present = set(editor.existing_keys("products", product)) if editor.full else set()
+        names = [n for n in known if n in new or n in (old or {}) or n in present]
+        editor.update(("products", product), old, new, names)
+
+
+def _refuse(settings: Settings, message: str) -> bool:
+    settings.warnings.append(message)
+    settings.last_save_error = message
+    return False
 
 
 def save_settings(settings: Settings, *, secrets: Iterable[str] | None = None) -> bool:
-    """Write ``settings`` to ``settings.path``; True when written.
+    """Write the changed settings into ``settings.path``; True when the file is up to date.
 
-    On refusal or failure nothing is written, a warning is appended to ``settings.warnings`` and False is
-    returned: the file on disk does not parse (it is the user's to fix), a value contains one of
-    ``secrets`` (default: the keys ``load_secrets()`` finds), or the write fails.
+    The file is edited, not rewritten: only the settings changed since it was read (``loaded_values``; all
+    of them for a ``Settings`` that was not loaded, or a new file) are written, so comments, order, unknown
+    tables and keys, and values the app did not change -- a bad one the user has not fixed included -- stay
+    byte for byte. A new file starts with a short comment.
+
+    On refusal or failure nothing is written, a one-line reason is appended to ``settings.warnings`` and
+    kept in ``settings.last_save_error``, and False is returned: the file on disk does not parse (it is the
+    user's to fix), a value contains one of ``secrets`` (default: the keys ``load_secrets()`` finds), or the
+    write fails.
     """
+    settings.last_save_error = None
     target = settings.path
     shown = paths.display_path(target)
-    existing: dict[str, Any] = {}
+    original: str | None = None
     try:
-        if target.exists():
-            existing = tomllib.loads(target.read_bytes().decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        settings.warnings.append(f"{shown}: settings not saved: the file has an error ({exc}); "
+        original = target.read_bytes().decode("utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        original = None  # a new file (a missing folder, or a file in the way, fails below with its reason)
+    except UnicodeDecodeError:
+        return _refuse(settings, f"{shown}: settings not saved: the file has an error (not UTF-8 text); "
                                  "fix or remove it first")
-        return False
     except OSError as exc:
-        settings.warnings.append(f"{shown}: settings not saved: cannot read the file: "
+        return _refuse(settings, f"{shown}: settings not saved: cannot read the file: "
                                  f"{paths.os_error_reason(exc)}")
-        return False
-    text = _HEADER + tomli_w.dumps(_merged_document(existing, settings))
+    except ValueError:
+        return _refuse(settings, f"{shown!r}: cannot save settings: the path contains a NUL character")
+    try:
+        if original is None:
+            document = tomlkit.parse(_HEADER)
+        else:
+            tomllib.loads(original)  # the strict parser decides whether the file is valid
+            document = tomlkit.parse(original)
+    except (ValueError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return _refuse(settings, f"{shown}: settings not saved: the file has an error ({reason}); "
+                                 "fix or remove it first")
+    try:
+        _edit_document(document, settings, full=original is None)
+        text = tomlkit.dumps(document)
+        tomllib.loads(text)
+    except Exception as exc:  # noqa: BLE001 - a value the TOML library cannot write: refuse, do not crash
+        return _refuse(settings, f"{shown}: settings not saved: a value cannot be written ({type(exc).__name__})")
+    if text == original:
+        settings.loaded_values = _snapshot(settings)
+        return True
     if secrets is None:
         secrets = load_secrets().values()
     if any(len(s) >= 8 and s in text for s in secrets if s):
-        settings.warnings.append(f"{shown}: settings not saved: a value contains an API key; "
+        return _refuse(settings, f"{shown}: settings not saved: a value contains an API key; "
                                  "keys belong in the environment or .env")
-        return False
     try:
         paths.ensure_private_dir(target.parent)
         paths.atomic_write(target, text.encode("utf-8"))
     except OSError as exc:
-        settings.warnings.append(f"{shown}: cannot save settings: {paths.os_error_reason(exc)}")
-        return False
+        return _refuse(settings, f"{shown}: cannot save settings: {paths.os_error_reason(exc)}")
+    except ValueError:
+        return _refuse(settings, f"{shown!r}: cannot save settings: the path contains a NUL character")
+    settings.loaded_values = _snapshot(settings)
     return True

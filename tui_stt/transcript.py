@@ -5,16 +5,21 @@ commits a segment at every ``is_final`` and marks the last one ``end_of_turn=Tru
 groups them back together; the UI and every exporter share that grouping so the screen and the saved
 file read the same. ``turn_to_dict``/``turn_from_dict`` are the one JSON mapping of a turn, used by
 the JSON export and the journal.
+
+A ``GapRecord`` is audio that was captured but never transcribed (see ``tui_stt.events.Gap``); the
+transcript keeps those too, and ``timeline``/``paragraph_timeline`` merge turns and gaps in time order
+so every exporter marks the loss at its place. ``gap_to_dict``/``gap_from_dict`` are its JSON mapping.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, TypeVar, Union, overload
 
-from tui_stt.events import Turn, Word
+from tui_stt.events import Gap, Turn, Word
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,71 @@ class Paragraph:
     def complete(self) -> bool:
         """True when the last segment ended the turn (no more segments will join it)."""
         return self.turns[-1].end_of_turn
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    """Captured audio that was never transcribed: ``start``/``end`` in session seconds, and why."""
+
+    start: float
+    end: float
+    reason: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+GapLike = Union[GapRecord, Gap]  # what gap-taking functions accept: a record or the event itself
+
+
+def as_gap_record(gap: GapLike) -> GapRecord:
+    """``gap`` as a ``GapRecord`` (a ``tui_stt.events.Gap`` event is converted; a record is returned as is)."""
+    if isinstance(gap, GapRecord):
+        return gap
+    return GapRecord(float(gap.start), float(gap.end), str(gap.reason or ""))
+
+
+def _gap_key(gap: GapRecord) -> tuple[float, float]:
+    return (gap.start, gap.end)
+
+
+_Item = TypeVar("_Item", Turn, Paragraph)
+
+
+def timeline(items: Iterable[_Item], gaps: Iterable[GapLike] = ()) -> list[_Item | GapRecord]:
+    """Turns (or paragraphs) and gaps merged in time order, for exporters and the UI.
+
+    The items keep their own order (the commit order); the gaps are sorted by start, then end, and each
+    one goes in front of the first item that comes later by ``(start, end)``. Gaps after every item come
+    last.
+    """
+    pending = sorted((as_gap_record(g) for g in gaps), key=_gap_key)
+    merged: list[_Item | GapRecord] = []
+    next_gap = 0
+    for item in items:
+        while next_gap < len(pending) and _gap_key(pending[next_gap]) <= (item.start, item.end):
+            merged.append(pending[next_gap])
+            next_gap += 1
+        merged.append(item)
+    merged.extend(pending[next_gap:])
+    return merged
+
+
+def paragraph_timeline(turns: Iterable[Turn], gaps: Iterable[GapLike] = ()) -> list[Paragraph | GapRecord]:
+    """``timeline`` of paragraphs: turns grouped as ``paragraphs`` does, but a gap always ends a paragraph
+    (a gap between two segments of one spoken turn is shown between them)."""
+    merged: list[Paragraph | GapRecord] = []
+    run: list[Turn] = []
+    for item in timeline(turns, gaps):
+        if isinstance(item, GapRecord):
+            merged.extend(paragraphs(run))
+            run = []
+            merged.append(item)
+        else:
+            run.append(item)
+    merged.extend(paragraphs(run))
+    return merged
 
 
 def continues(previous: Turn | None, turn: Turn) -> bool:
@@ -119,14 +189,17 @@ class TurnsView(Sequence[Turn]):
 
 
 class Transcript:
-    """Committed turns of one session in order, plus the current partial."""
+    """Committed turns of one session in order, the gaps (audio never transcribed), and the partial."""
 
-    def __init__(self, turns: Iterable[Turn] = ()) -> None:
+    def __init__(self, turns: Iterable[Turn] = (), gaps: Iterable[GapLike] = ()) -> None:
         self._turns: list[Turn] = []
         self._view = TurnsView(self._turns)
+        self._gaps: list[GapRecord] = []
         self._partial: PartialText | None = None
         for turn in turns:
             self.add(turn)
+        for gap in gaps:
+            self.add_gap(gap)
 
     def add(self, turn: Turn, *, keep_partial: bool = False) -> Turn:
         """Commit ``turn`` (its ``seq`` becomes its position) and return the stored turn.
@@ -140,6 +213,16 @@ class Transcript:
             self._partial = None
         return stored
 
+    def add_gap(self, gap: GapLike) -> GapRecord:
+        """Record audio that will never be transcribed (a ``Gap`` event or a ``GapRecord``).
+
+        Gaps are kept sorted by time (they can be reported late, e.g. a finish that timed out); the
+        partial is left alone. Returns the stored record.
+        """
+        record = as_gap_record(gap)
+        bisect.insort_right(self._gaps, record, key=_gap_key)
+        return record
+
     def set_partial(self, text: str, *, tentative: bool = False, start: float = 0.0) -> None:
         """Replace the partial; empty text clears it."""
         self._partial = PartialText(text, tentative, start) if text.strip() else None
@@ -148,8 +231,9 @@ class Transcript:
         self._partial = None
 
     def clear(self) -> None:
-        """Forget every turn and the partial (a new session)."""
+        """Forget every turn, every gap and the partial (a new session)."""
         self._turns.clear()
+        self._gaps.clear()
         self._partial = None
 
     @property
@@ -159,6 +243,20 @@ class Transcript:
     @property
     def turns(self) -> Sequence[Turn]:
         return self._view
+
+    @property
+    def gaps(self) -> Sequence[GapRecord]:
+        """The gaps in time order (a copy)."""
+        return tuple(self._gaps)
+
+    @property
+    def gap_seconds(self) -> float:
+        """Audio captured but not transcribed, in seconds (the sum of the gaps)."""
+        return sum(g.seconds for g in self._gaps)
+
+    def timeline(self) -> list[Turn | GapRecord]:
+        """Turns and gaps merged in time order (see ``timeline``)."""
+        return timeline(self._turns, self._gaps)
 
     @property
     def last(self) -> Turn | None:
@@ -266,3 +364,23 @@ def turn_from_dict(data: Mapping[str, Any]) -> Turn:
     if received_at is not None:
         turn = dataclasses.replace(turn, received_at=_number(data, "received_at"))
     return turn
+
+
+# -- the JSON mapping of a gap (export and journal) ---------------------------------------------------
+
+
+def gap_to_dict(gap: GapLike) -> dict[str, Any]:
+    """``{"start", "end", "reason"}`` of a ``GapRecord`` or ``Gap`` event. JSON-ready."""
+    record = as_gap_record(gap)
+    return {"start": record.start, "end": record.end, "reason": record.reason}
+
+
+def gap_from_dict(data: Mapping[str, Any]) -> GapRecord:
+    """The inverse of ``gap_to_dict``; unknown keys (``type``, ``at``) are ignored. ``ValueError`` on bad data."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a gap must be an object, not {data!r}")
+    return GapRecord(
+        start=_number(data, "start"),
+        end=_number(data, "end"),
+        reason=_optional_str(data, "reason") or "",
+    )

@@ -51,12 +51,56 @@ def test_list_devices_without_a_microphone_says_so_in_one_line(user_env) -> None
         (["--headless", "--product", "flux", "-o", "eot_threshold=2"],
          "flux option eot_threshold: 2.0 is out of range: a number from 0.5 to 1.0"),
         (["--headless", "--product", "nova-3", "--input", "/nonexistent.wav"], "no such file"),
+        (["--headless", "--product", "nova-3", "-o", "endpointing=inf"],
+         "nova-3 option endpointing: 'inf' is not a whole number from 10 to 10000 ms"),
+        (["--headless", "--product", "nova-3", "-o", "utterance_end_ms=1e400"],
+         "nova-3 option utterance_end_ms: '1e400' is not a whole number from 1000 to 5000 ms"),
+        (["--headless", "--product", "nova-3", "--deepgram-url", "not a url"],
+         "--deepgram-url: 'not a url' is not a WebSocket URL"),
+        (["--headless", "--product", "nova-3", "--deepgram-url", "http://127.0.0.1:8765"],
+         "--deepgram-url: 'http://127.0.0.1:8765' is not a WebSocket URL"),
+        (["--headless", "--product", "u3-rt-pro", "--assemblyai-url", "wss://localhost:99999"],
+         "--assemblyai-url: 'wss://localhost:99999' has a bad port"),
+        (["--headless", "--product", "nova-3", "--input", "/"], "--input /: is a directory, not an audio file"),
+        (["--headless", "--product", "nova-3", "--input", "/" + "x" * 5000], ": file name too long"),
+        (["--headless", "--product", "nova-3", "--save-dir", "/dev/null"], "--save-dir /dev/null: is not a directory"),
     ],
 )
 def test_bad_values_get_a_clear_message(user_env, args: list[str], text: str) -> None:
     r = tui_stt(*args, env=user_env)
     assert r.returncode == 2
     assert text in r.stderr
+    assert "Traceback" not in r.stderr
+    if args[0] == "--headless":  # ours, not argparse's usage + error
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("tui-stt: "), r.stderr
+
+
+def test_a_url_with_a_password_is_refused_without_showing_it(user_env) -> None:
+    r = tui_stt("--headless", "--product", "nova-3", "--deepgram-url", "wss://me:Hunter2pw@api.example.com",
+                env=user_env)
+    assert r.returncode == 2
+    assert r.stderr == ("tui-stt: --deepgram-url: remove the user name and password from the URL; "
+                        "the API key goes in DEEPGRAM_API_KEY\n")
+    r = tui_stt("--headless", "--product", "nova-3", env={**user_env, "DEEPGRAM_URL": "ws://me:Hunter2pw@localhost:1"})
+    assert r.returncode == 2
+    assert r.stderr.startswith("tui-stt: DEEPGRAM_URL from the environment: remove the user name and password")
+    assert "Hunter2pw" not in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_bad_settings_values_are_warnings_not_a_crash(user_env, tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text('app = 5\n[products."nova-3"]\nendpointing = inf\nkeyterm = 7\n[keymap]\nsave = [1]\n')
+    wav = Path(__file__).parents[1] / "fixtures" / "hello.wav"
+    r = tui_stt("--headless", "--product", "nova-3", "--config", str(config), "--input", str(wav), env=user_env,
+                cwd=tmp_path)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    for key in ("app", "products.nova-3.endpointing", "products.nova-3.keyterm", "keymap.save"):
+        assert any(line.startswith(f"tui-stt: {config}: {key}: ") for line in lines), (key, r.stderr)
+    assert r.returncode == 1 and "DEEPGRAM_API_KEY" in lines[-1]  # then the missing key, as without the file
+    r = tui_stt("--headless", "--product", "nova-3", "--config", str(tmp_path), "--input", str(wav), env=user_env,
+                cwd=tmp_path)
+    assert f"tui-stt: {tmp_path}: cannot read: it is a directory (using the defaults)" in r.stderr.splitlines()
     assert "Traceback" not in r.stderr
 
 

@@ -25,11 +25,13 @@ BLOCK = 16000  # bytes = 0.5 s
 class ListSource(AudioSource):
     kind = "file"
 
-    def __init__(self, pcm: bytes, chunk: int = 3200, gate: asyncio.Event | None = None) -> None:
+    def __init__(self, pcm: bytes, chunk: int = 3200, gate: asyncio.Event | None = None,
+                 pace: float = 0.0) -> None:
         super().__init__()
         self.pcm = pcm
         self.chunk = chunk
         self.gate = gate
+        self.pace = pace  # seconds of wall clock per chunk (0: as fast as the loop goes)
 
     @property
     def name(self) -> str:
@@ -40,7 +42,7 @@ class ListSource(AudioSource):
             await self._running.wait()
             if self.gate is not None and i >= len(self.pcm) // 2:
                 await self.gate.wait()
-            await asyncio.sleep(0)
+            await asyncio.sleep(self.pace)
             yield AudioChunk(self.pcm[i:i + self.chunk])
 
 
@@ -163,13 +165,31 @@ async def test_a_refused_key_on_reconnect_stops_with_its_reason() -> None:
     assert committed_words(events) == ["b0"]  # what was committed before the drop stays
 
 
-async def test_outage_longer_than_the_buffer_is_reported_not_hidden() -> None:
+async def test_a_live_outage_longer_than_the_buffer_is_a_reported_gap() -> None:
+    """A live source cannot wait: held audio beyond the buffer is dropped, and exactly that is reported."""
     server = FakeServer()
-    server.drop_after = {0: 3200}
-    server.refuse = 10**6
-    session, events = await run_session(server, pcm_of(3.0), max_buffer_s=1.0, max_outage_s=0.2)
-    assert session.failure is not None and "gave up" in session.failure.message
-    assert any(isinstance(e, ev.Warning) and "dropped" in e.message for e in events) or session.stats.lost_bytes == 0
+    server.drop_after = {0: 2 * BLOCK}  # the first connection dies after 1 s
+    server.refuse = 3  # then three refused reconnects (real, growing backoff), then the server is back
+    pcm = pcm_of(12.0)  # all speech, captured live at 10x real time (0.1 s of audio per 10 ms)
+    got: list[ev.Event] = []
+    cfg = SessionConfig(product="nova-3", api_key="k", batch_ms=500, max_buffer_s=1.0, backoff=(0.1, 0.2, 0.4),
+                        jitter=0.0)
+    session = StreamSession(cfg, ListSource(pcm, pace=0.01), got.append, connection_factory=server.factory)
+    await asyncio.wait_for(session.run(), 20)
+    assert session.failure is None
+    gaps = [e for e in got if isinstance(e, ev.Gap)]
+    assert len(gaps) == 1 and gaps[0].start == pytest.approx(0.5)  # the block the dead connection never committed
+    assert gaps[0].seconds >= 3.0  # the outage (~0.7 s of wall clock = ~7 s of audio) outlasted the 1 s buffer
+    assert "unreachable" in gaps[0].reason
+    assert any(isinstance(e, ev.Warning) and "dropped" in e.message for e in got)
+    ended = got[-1]
+    assert isinstance(ended, ev.Ended) and ended.gap_seconds == pytest.approx(gaps[0].seconds)
+    # every second is accounted for exactly once: committed text or the reported gap, nothing overlaps
+    turns = [e.turn for e in got if isinstance(e, ev.Committed)]
+    spans = sorted([(t.start, t.end) for t in turns] + [(gaps[0].start, gaps[0].end)])
+    assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(12.0)
+    assert all(a[1] == pytest.approx(b[0]) for a, b in zip(spans, spans[1:], strict=False))
+    assert server.conns[-1].offset == pytest.approx(gaps[0].end)
 
 
 async def test_live_and_reconnect_option_changes() -> None:

@@ -210,13 +210,22 @@ async def test_stop_mid_stream_flushes_and_never_hangs(emulator, product: str) -
     assert isinstance(events[-1], ev.Ended) and events[-1].reason == "stopped"
 
 
-async def test_an_unresponsive_server_cannot_hang_shutdown(emulator) -> None:
-    emulator.faults = Faults(delay_ms=60000)  # nothing comes back in time
+async def test_an_unresponsive_server_cannot_hang_the_end_and_the_loss_is_reported(emulator) -> None:
+    """Nothing ever comes back: the end of input is bounded (finish, then at most ``end_attempts`` recoveries)
+    and every second of speech is reported as not transcribed, never dropped silently."""
+    emulator.faults = Faults(delay_ms=60000)
     session, events = make_session("nova-3", emulator.url, FileSource(SPEECH, speed=None), finish_timeout=1.0)
+    cfg = session.config
+    bound = (cfg.end_attempts + 1) * (2 * cfg.finish_timeout + 1.0) + 3.0
     t0 = time.monotonic()
-    await asyncio.wait_for(session.run(), 20)
-    assert time.monotonic() - t0 < 6
-    assert isinstance(events[-1], ev.Ended)
+    await asyncio.wait_for(session.run(), 60)
+    assert time.monotonic() - t0 < bound
+    assert len(emulator.connections) == cfg.end_attempts + 1  # the first, then bounded recovery
+    ended = events[-1]
+    assert isinstance(ended, ev.Ended) and not [e for e in events if isinstance(e, ev.Committed)]
+    gaps = [e for e in events if isinstance(e, ev.Gap)]
+    assert gaps and gaps[0].start <= 0.5 and gaps[-1].end >= 8.4  # all three sentences, reported
+    assert ended.gap_seconds == pytest.approx(sum(g.seconds for g in gaps))
 
 
 async def test_paused_input_sends_keepalives_so_the_idle_timeout_never_fires() -> None:

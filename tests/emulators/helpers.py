@@ -55,7 +55,7 @@ async def until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
 
 
 def deepgram_client(server: EmulatorServer, api_key: str | None = "test", **kw: Any) -> AsyncDeepgramClient:
-    http = server.url.replace("ws://", "http://")
+    http = server.url.replace("ws", "http", 1)  # ws:// -> http://, wss:// -> https://
     env = DeepgramClientEnvironment(base=http, production=server.url, agent=server.url, agent_rest=http)
     return AsyncDeepgramClient(api_key=api_key, environment=env, **kw)
 

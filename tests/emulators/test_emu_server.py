@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
 from tui_stt.emulators import EmulatorServer, Faults, Script, default_scripts
@@ -112,6 +113,32 @@ def test_cli_fault_flags() -> None:
     assert faults_from_args(build_parser().parse_args(["--reject-auth"])).reject_auth is True
 
 
+def test_cli_far_end_flags() -> None:
+    parse = build_parser().parse_args
+    assert faults_from_args(parse([])) == Faults()
+    args = parse(["--compat", "--drop-every", "3", "--silent-after-ms", "2500", "--stop-reading-after-ms", "9000",
+                  "--echo-auth", "close_reason", "--outage-s", "65"])
+    assert faults_from_args(args) == Faults(refuse_finalize=True, no_silence_finals=True, close_after_ms=3000,
+                                            silent_after_audio_ms=2500, stop_reading_after_audio_ms=9000,
+                                            echo_auth="close_reason", outage_s=65)
+    faults = faults_from_args(parse(["--close-after-audio-ms", "20000", "--outage-after-conn", "0",
+                                     "--outage-s", "65"]))
+    assert faults.outage_s is None and faults.close_after_audio_ms == 20000
+    assert faults.plan == {0: Faults(close_after_audio_ms=20000, outage_s=65)}
+    with pytest.raises(SystemExit):
+        parse(["--drop-every", "3", "--close-after-ms", "100"])  # one or the other
+    with pytest.raises(SystemExit):
+        parse(["--echo-auth", "header"])
+    assert parse(["--max-uri-len", "8192", "--tls"]).max_uri_len == 8192
+
+
+def test_cli_help_lists_the_far_end_flags() -> None:
+    text = build_parser().format_help()
+    for flag in ("--compat", "--drop-every", "--silent-after-ms", "--stop-reading-after-ms", "--echo-auth",
+                 "--outage-s", "--outage-after-conn", "--max-uri-len", "--tls", "--tls-ca"):
+        assert flag in text
+
+
 def test_core_does_not_import_textual() -> None:
     code = "import sys, tui_stt.emulators, tui_stt.emulators.__main__; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
@@ -141,3 +168,30 @@ async def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "Traceback" not in err
     assert "cli-key" not in log.read_text()
+
+
+async def test_cli_tls_and_compat(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_stt.emulators", "--port", "0", "--tls", "--tls-ca", str(ca), "--compat",
+         "--script", str(FIXTURES / "hello.json")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[3]
+        assert url.startswith("wss://127.0.0.1:")
+        assert proc.stdout.readline().strip() == f"TLS CA certificate: {ca} (trust it with SSL_CERT_FILE={ca})"
+        ctx = ssl.create_default_context(cafile=str(ca))
+        async with connect(f"{url}/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000", ssl=ctx,
+                           additional_headers={"Authorization": "Token k"}, proxy=None) as ws:
+            await ws.send(json.dumps({"type": "Finalize"}))
+            assert json.loads(await ws.recv())["variant"] == "UnsupportedMessage"
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 4400
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err

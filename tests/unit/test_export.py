@@ -10,9 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tui_stt import paths
-from tui_stt.events import Turn, Word
+from tui_stt.events import Gap, Turn, Word
 from tui_stt.export import (
     FORMATS,
     MAX_CUE_SECONDS,
@@ -20,10 +22,13 @@ from tui_stt.export import (
     ExportError,
     build_cues,
     default_stem,
+    gap_text,
     load_json,
+    load_json_full,
     render,
     write_export,
 )
+from tui_stt.transcript import GapRecord
 
 EXPECTED = Path(__file__).parent / "expected"
 T0 = 1_763_915_702.0  # 2025-11-23 16:35:02 UTC
@@ -367,3 +372,153 @@ def test_permission_denied_is_reported(tmp_path: Path, monkeypatch: pytest.Monke
         write_export(SAMPLE, "md", tmp_path, stem="t")
     assert str(caught.value) == f"cannot save transcript to {tmp_path / 't.md'}: permission denied"
     assert caught.value.path == tmp_path / "t.md"
+
+
+# -- gaps --------------------------------------------------------------------------------------------
+
+# A gap at the start, one between the two segments of the first turn, one between two turns and one at
+# the end (given out of order: exporters sort them).
+GAPS = [
+    GapRecord(0.0, 0.4, "connecting"),
+    GapRecord(19.4, 25.6, "buffer overflow during an outage"),
+    GapRecord(1.95, 2.05, "buffer overflow"),
+    GapRecord(3726.0, 3732.2, "finish timed out"),
+]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_sample_with_gaps_matches_the_checked_expected_file(fmt: str) -> None:
+    expected = (EXPECTED / f"sample-gaps.{fmt}").read_text(encoding="utf-8")
+    title = None if fmt in ("txt", "srt") else "Weekly call"
+    assert render(SAMPLE, fmt, title=title, gaps=GAPS) == expected
+    assert render(SAMPLE, fmt, title=title, gaps=[Gap("nova-3", g.start, g.end, g.reason) for g in GAPS]) == expected
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_no_gaps_renders_exactly_as_before(fmt: str) -> None:
+    assert render(SAMPLE, fmt, gaps=()) == render(SAMPLE, fmt) == render(SAMPLE, fmt, gaps=iter([]))
+
+
+def test_txt_and_md_mark_gaps_at_their_place() -> None:
+    turns = [Turn("One.", 2.0, 3.0, "flux"), Turn("Two.", 10.0, 11.0, "flux", turn_index=1)]
+    gaps = [GapRecord(11.5, 12.0, "finish\ntimed  out"), GapRecord(3.5, 9.7, "buffer overflow"), GapRecord(0, 1.5)]
+    assert render(turns, "txt", gaps=gaps) == (
+        "[… 1.5 s not transcribed …]\n\nOne.\n\n[… 6.2 s not transcribed (buffer overflow) …]\n\nTwo.\n\n"
+        "[… 0.5 s not transcribed (finish timed out) …]\n")
+    assert render(turns, "md", gaps=[GapRecord(3.5, 9.7, "reason_with *marks*")]) == (
+        "# Transcript\n\n**[00:00:02]** One.\n\n"
+        "**[00:00:03]** *\\[… 6.2 s not transcribed (reason\\_with \\*marks\\*) …\\]*\n\n**[00:00:10]** Two.\n")
+    assert render([], "txt", gaps=[GapRecord(0, 4)]) == "[… 4.0 s not transcribed …]\n"
+    assert gap_text(Gap("flux", 1.0, 7.25, "hard stop")) == "6.2 s not transcribed (hard stop)"
+
+
+def test_json_with_gaps_round_trips() -> None:
+    text = render(SAMPLE, "json", gaps=GAPS)
+    assert json.loads(text)["gaps"][0] == {"start": 0.0, "end": 0.4, "reason": "connecting"}
+    assert load_json_full(text) == (SAMPLE, sorted(GAPS, key=lambda g: g.start))
+    assert load_json(text) == SAMPLE  # the turns-only reader still works
+    assert load_json_full(render(SAMPLE, "json")) == (SAMPLE, [])
+    assert "gaps" not in json.loads(render(SAMPLE, "json"))  # no gaps: the file is as before
+    awkward = [GapRecord(1 / 3, 2 / 3, "“quoted” \\ back\nslash"), GapRecord(0.0, 0.0, "")]
+    assert load_json_full(render([], "json", gaps=awkward)) == ([], sorted(awkward, key=lambda g: g.start))
+
+
+@pytest.mark.parametrize(
+    ("gaps", "message"),
+    [
+        ('{}', '"gaps" is not a list'),
+        ('[{"start": 0}]', "transcript gap 1: end must be a number"),
+        ('[{"start": 0, "end": 1}, "x"]', "transcript gap 2: a gap must be an object"),
+    ],
+)
+def test_load_json_full_rejects_bad_gaps(gaps: str, message: str) -> None:
+    text = f'{{"format": "tui-stt-transcript", "version": 1, "turns": [], "gaps": {gaps}}}'
+    with pytest.raises(ValueError, match=message):
+        load_json_full(text)
+
+
+def test_gap_cues_are_clipped_against_spoken_cues_and_numbered_in_order() -> None:
+    turns = [Turn("first words", 1.0, 2.0, "flux"), Turn("second words", 4.0, 5.0, "flux", turn_index=1)]
+    gaps = [
+        GapRecord(0.0, 1.5, "starts before the first cue"),  # clipped to 0..1.0
+        GapRecord(1.8, 4.6, "overlaps both"),  # clipped to 2.0..4.0
+        GapRecord(4.2, 4.8, "inside a cue"),  # nothing left: dropped
+        GapRecord(4.9, 9.0, "at the end"),  # clipped to 5.0..9.0
+    ]
+    cues = build_cues(turns, gaps=gaps)
+    assert [(c.start_ms, c.end_ms, c.lines, c.gap) for c in cues] == [
+        (0, 1000, ["[1.5 s not transcribed]"], True),
+        (1000, 2000, ["first words"], False),
+        (2000, 4000, ["[2.8 s not transcribed]"], True),
+        (4000, 5000, ["second words"], False),
+        (5000, 9000, ["[4.1 s not transcribed]"], True),
+    ]
+    srt = parse_srt(render(turns, "srt", gaps=gaps))  # strict: numbered 1..5 with no hole
+    assert [(s, e) for s, e, _ in srt] == [(c.start_ms, c.end_ms) for c in cues]
+    vtt = parse_vtt(render(turns, "vtt", gaps=gaps))
+    assert [(s, e, lines) for s, e, lines in vtt] == [(c.start_ms, c.end_ms, c.lines) for c in cues]
+
+
+def test_a_gap_cue_takes_the_longest_free_stretch_and_never_overlaps_another_gap_cue() -> None:
+    turns = [Turn("middle", 3.0, 4.0, "flux")]
+    cues = build_cues(turns, gaps=[GapRecord(2.0, 10.0, "around"), GapRecord(5.0, 6.0, "inside the first")])
+    assert [(c.start_ms, c.end_ms, c.gap) for c in cues] == [(3000, 4000, False), (4000, 10000, True)]
+    assert build_cues([], gaps=[GapRecord(1.0, 1.0), GapRecord(float("nan"), 2.0), GapRecord(3.0, 2.0)]) == []
+    assert render([], "srt", gaps=[GapRecord(-1.0, 0.5)]) == (
+        "1\n00:00:00,000 --> 00:00:00,500\n[1.5 s not transcribed]\n")
+
+
+def test_write_export_saves_gaps(tmp_path: Path) -> None:
+    path = write_export(SAMPLE, "txt", tmp_path, stem="with-gaps", gaps=GAPS)
+    assert path.read_text(encoding="utf-8") == (EXPECTED / "sample-gaps.txt").read_text(encoding="utf-8")
+
+
+def _check_cues(cues: list[tuple[int, int]]) -> None:
+    for start, end in cues:
+        assert end > start, (start, end)
+    for (s1, e1), (s2, _) in zip(cues, cues[1:], strict=False):
+        assert s1 < s2 and e1 <= s2, "cues out of order or overlapping"
+
+
+TIMES = st.floats(0, 60, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def turns_and_gaps(draw: st.DrawFn) -> tuple[list[Turn], list[GapRecord]]:
+    turns = []
+    for index in range(draw(st.integers(0, 8))):
+        start = draw(TIMES)
+        end = start + draw(st.floats(-1, 12, allow_nan=False))
+        text = " ".join(draw(st.lists(st.sampled_from(["a", "word", "Hello.", "longer, words", "x" * 50]),
+                                      max_size=14)))
+        timed = draw(st.booleans())
+        ws = words(text, start, max(end - start, 0.01) / max(len(text.split()), 1)) if timed else ()
+        turns.append(Turn(text, start, end, "flux", ws, speaker=draw(st.sampled_from([None, "0", "1"])),
+                          turn_index=index, end_of_turn=draw(st.booleans())))
+    gaps = []
+    for _ in range(draw(st.integers(0, 6))):
+        start = draw(st.floats(-1, 70, allow_nan=False))
+        gaps.append(GapRecord(start, start + draw(st.floats(0, 20, allow_nan=False)), "lost"))
+    return turns, gaps
+
+
+@settings(max_examples=200, deadline=None)
+@given(turns_and_gaps())
+def test_caption_cues_with_gaps_never_overlap(case: tuple[list[Turn], list[GapRecord]]) -> None:
+    turns, gaps = case
+    for inline in (True, False):
+        cues = build_cues(turns, inline_speaker=inline, gaps=gaps)
+        _check_cues([(c.start_ms, c.end_ms) for c in cues])
+        # Spoken cues are laid out exactly as without gaps; each gap cue lies inside its gap.
+        spoken = [(c.start_ms, c.end_ms, c.lines, c.speaker) for c in cues if not c.gap]
+        assert spoken == [(c.start_ms, c.end_ms, c.lines, c.speaker)
+                          for c in build_cues(turns, inline_speaker=inline)]
+        gap_cues = [c for c in cues if c.gap]
+        assert len(gap_cues) <= len(gaps)
+        for cue in gap_cues:
+            assert any(max(0, round(g.start * 1000)) <= cue.start_ms and cue.end_ms <= round(g.end * 1000)
+                       and cue.lines == [f"[{g.seconds:.1f} s not transcribed]"] for g in gaps)
+    srt = render(turns, "srt", gaps=gaps)
+    if srt:
+        _check_cues([(s, e) for s, e, _ in parse_srt(srt)])
+    _check_cues([(s, e) for s, e, _ in parse_vtt(render(turns, "vtt", gaps=gaps))])

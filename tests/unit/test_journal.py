@@ -16,7 +16,8 @@ import pytest
 from tui_stt import journal as journal_module
 from tui_stt import paths
 from tui_stt.events import Turn, Word
-from tui_stt.journal import Journal, JournalError, list_journals, read_journal
+from tui_stt.journal import Journal, JournalContents, JournalError, list_journals, read_journal, read_journal_full
+from tui_stt.transcript import GapRecord
 
 NOW = datetime(2026, 11, 23, 18, 15, 2, tzinfo=timezone.utc)
 OPTIONS = {"endpointing": 300, "keyterm": ["tui-stt", "Textual"], "diarize": False}
@@ -237,3 +238,107 @@ def test_create_leaves_no_empty_file_when_the_header_cannot_be_written(
     with pytest.raises(JournalError, match="no space left on device"):
         Journal.create("nova-3", {}, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- gaps --------------------------------------------------------------------------------------------
+
+
+def test_gaps_are_on_disk_as_soon_as_gap_returns_and_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = journal_module._os_fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(journal_module, "_os_fsync", fsync)
+    with Journal.create("nova-3", OPTIONS, tmp_path) as journal:
+        synced.clear()
+        journal.gap(0.0, 1.5, "connecting took too long")
+        assert len(synced) == 1 and read_journal_full(journal.path).gaps == [
+            GapRecord(0.0, 1.5, "connecting took too long")]
+        journal.append(turn(1))
+        journal.note("reconnect", "connection lost: timeout")
+        journal.gap(4, 10.25, "buffer overflow during an outage")  # ints are stored as floats
+        journal.append(turn(6))
+        journal.gap(13.5, 14.0, "finish timed out")
+    assert (journal.turns_written, journal.gaps_written) == (2, 3)
+    records = lines(journal.path)
+    assert [r["type"] for r in records] == ["session", "gap", "turn", "event", "gap", "turn", "gap"]
+    assert records[4] == {"type": "gap", "start": 4.0, "end": 10.25, "reason": "buffer overflow during an outage",
+                          "at": records[4]["at"]}
+    assert isinstance(records[4]["at"], float)
+
+    contents = read_journal_full(journal.path)
+    assert isinstance(contents, JournalContents)
+    assert contents.header == records[0]
+    assert contents.turns == [turn(1), turn(6)]
+    assert contents.gaps == [GapRecord(0.0, 1.5, "connecting took too long"),
+                             GapRecord(4.0, 10.25, "buffer overflow during an outage"),
+                             GapRecord(13.5, 14.0, "finish timed out")]
+    assert contents.gap_seconds == pytest.approx(1.5 + 6.25 + 0.5)
+    assert [(e["kind"], e["text"]) for e in contents.events] == [("reconnect", "connection lost: timeout")]
+    assert read_journal(journal.path) == (contents.header, contents.turns)  # the old reader ignores gaps
+
+
+def test_a_torn_gap_line_or_a_bad_gap_record_is_skipped(tmp_path: Path) -> None:
+    with Journal.create("flux", {}, tmp_path) as journal:
+        journal.append(turn(0))
+        journal.gap(1.5, 2.0, "buffer overflow")
+        journal.gap(2.0, 9.0, "finish timed out")
+    whole = journal.path.read_bytes()
+    journal.path.write_bytes(whole[:-15])  # died in the middle of the last gap
+    contents = read_journal_full(journal.path)
+    assert contents.turns == [turn(0)] and contents.gaps == [GapRecord(1.5, 2.0, "buffer overflow")]
+    journal.path.write_bytes(whole + b'{"type": "gap", "start": "soon", "end": 3}\n{"type": "gap", "start": 1, '
+                                     b'"end": 2}\n[1, 2]\n{"type": "gap", "sta\xff')
+    contents = read_journal_full(journal.path)
+    assert contents.gaps == [GapRecord(1.5, 2.0, "buffer overflow"), GapRecord(2.0, 9.0, "finish timed out"),
+                             GapRecord(1.0, 2.0, "")]  # a gap without a reason is still a gap
+
+
+def test_a_full_disk_keeps_gaps_pending_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = Journal.create("nova-3", {}, tmp_path)
+    journal.append(turn(0))
+    real_write = journal_module._os_write
+
+    def full_after_half(fd: int, data: memoryview) -> int:
+        real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_module, "_os_write", full_after_half)
+    with pytest.raises(JournalError) as caught:
+        journal.gap(1.5, 7.7, "buffer overflow")
+    assert str(caught.value) == (f"cannot write journal {journal.path}: no space left on device; "
+                                 "1 gap kept in memory, retrying with the next one")
+    with pytest.raises(JournalError, match="; 1 turn and 1 gap kept in memory"):
+        journal.append(turn(4))
+    with pytest.raises(JournalError, match="; 1 turn and 2 gaps kept in memory"):
+        journal.gap(9.5, 10.0, "finish timed out")
+    assert [r["type"] for r in journal.pending] == ["gap", "turn", "gap"]
+    assert read_journal_full(journal.path).gaps == []
+    assert len(journal.path.read_text().splitlines()) == 2  # the torn lines were cut off
+
+    monkeypatch.setattr(journal_module, "_os_write", real_write)
+    journal.close()  # writes what is pending, in order
+    assert journal.pending == [] and (journal.turns_written, journal.gaps_written) == (2, 2)
+    contents = read_journal_full(journal.path)
+    assert contents.turns == [turn(0), turn(4)]
+    assert contents.gaps == [GapRecord(1.5, 7.7, "buffer overflow"), GapRecord(9.5, 10.0, "finish timed out")]
+    assert [r["type"] for r in lines(journal.path)] == ["session", "turn", "gap", "turn", "gap"]
+
+
+def test_a_closed_journal_refuses_gaps(tmp_path: Path) -> None:
+    journal = Journal.create("flux", {}, tmp_path)
+    journal.close()
+    with pytest.raises(JournalError, match="is closed"):
+        journal.gap(0.0, 1.0, "hard stop")
+
+
+def test_read_journal_full_refuses_other_files_like_read_journal(tmp_path: Path) -> None:
+    path = tmp_path / "other.jsonl"
+    path.write_bytes(b"hello world\n")
+    with pytest.raises(JournalError, match="the first line is not a session header"):
+        read_journal_full(path)

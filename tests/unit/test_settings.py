@@ -318,6 +318,7 @@ def test_save_failure_is_a_warning_not_a_crash(tmp_path: Path) -> None:
     assert save_settings(settings, secrets=[]) is False
     assert settings.warnings == [
         f"{tmp_path / 'file' / 'settings.toml'}: cannot save settings: a part of the path is not a directory"]
+    assert settings.last_save_error == settings.warnings[-1]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="symlinks")
@@ -332,3 +333,147 @@ def test_save_writes_through_a_symlinked_settings_file(tmp_path: Path) -> None:
     settings.batch_ms = 60
     assert save_settings(settings, secrets=[])
     assert link.is_symlink() and load_settings(real).batch_ms == 60
+
+
+# -- save edits the file: comments, order, unknown tables and the user's bad values stay ----------------------
+
+HAND_WRITTEN = """\
+# My tui-stt settings -- edited by hand, please keep this note.
+
+[app]
+product = "flux"     # the one I use most
+batch_ms = 50
+
+# plugins I am trying out (tui-stt does not know this table)
+[plugins.x]
+enabled = true
+colours = [ "red",   "green" ]   # odd spacing on purpose
+
+[products."nova-3"]
+endpointing = "soon"   # TODO: a real number
+keyterm = ["tui-stt"]
+
+[keymap]
+save = 5
+"""
+
+
+def test_save_changes_only_the_changed_key_byte_for_byte() -> None:
+    path = write_config(HAND_WRITTEN)
+    settings = load_settings()
+    assert [w.split(": ")[1] for w in settings.warnings] == ["plugins", "keymap.save", "products.nova-3.endpointing"]
+    settings.product = "u3-rt-pro"
+    assert save_settings(settings, secrets=[]) is True
+    assert path.read_text() == HAND_WRITTEN.replace('product = "flux"', 'product = "u3-rt-pro"')
+    assert settings.last_save_error is None
+    if os.name == "posix":
+        assert mode(path) == 0o600
+
+
+def test_save_without_changes_leaves_the_file_as_it_is() -> None:
+    path = write_config(HAND_WRITTEN)
+    settings = load_settings()
+    assert save_settings(settings, secrets=[]) is True
+    assert path.read_text() == HAND_WRITTEN
+    assert "API keys never belong here" not in path.read_text()  # the header is only for a new file
+
+
+def test_a_rejected_value_stays_until_the_user_changes_that_key() -> None:
+    path = write_config(HAND_WRITTEN)
+    settings = load_settings()
+    settings.set_product_options("nova-3", {"keyterm": "tui-stt, Textual"})
+    assert save_settings(settings, secrets=[])
+    text = path.read_text()
+    assert 'endpointing = "soon"   # TODO: a real number' in text and "save = 5" in text
+    assert 'keyterm = ["tui-stt", "Textual"]' in text
+    settings.set_product_options("nova-3", {"endpointing": 800})  # now the user fixes it in the app
+    settings.keymap["save"] = "f2"
+    assert save_settings(settings, secrets=[])
+    text = path.read_text()
+    assert "endpointing = 800" in text and "soon" not in text and 'save = "f2"' in text
+    assert text.startswith("# My tui-stt settings -- edited by hand") and "[plugins.x]" in text
+    reloaded = load_settings()
+    assert reloaded.warnings == [f"{path}: plugins: unknown setting (ignored)"]
+    assert reloaded.options["nova-3"] == {"endpointing": 800, "keyterm": ["tui-stt", "Textual"]}
+
+
+def test_edits_made_to_the_file_while_the_app_runs_are_kept() -> None:
+    path = write_config('[app]\nproduct = "flux"\n')
+    settings = load_settings()
+    path.write_text('[app]\nproduct = "flux"\nvad = false  # added while the app ran\n')
+    settings.batch_ms = 60
+    assert save_settings(settings, secrets=[])
+    assert path.read_text() == '[app]\nproduct = "flux"\nvad = false  # added while the app ran\nbatch_ms = 60\n'
+
+
+def test_an_option_back_at_its_default_is_removed_and_empty_tables_go() -> None:
+    path = write_config('# note\n[products.flux]\neot_threshold = 0.8\n\n[extra]\nkept = 1\n')
+    settings = load_settings()
+    settings.set_product_options("flux", {"eot_threshold": 0.7})
+    assert save_settings(settings, secrets=[])
+    assert tomllib.loads(path.read_text()) == {"extra": {"kept": 1}}
+    assert path.read_text().startswith("# note\n")
+
+
+def test_a_section_of_the_wrong_type_is_replaced_only_when_the_user_changes_it() -> None:
+    path = write_config('app = 5\n[products]\nflux = 3\n[other]\nx = 1\n')
+    settings = load_settings()
+    assert save_settings(settings, secrets=[])
+    assert path.read_text() == 'app = 5\n[products]\nflux = 3\n[other]\nx = 1\n'
+    settings.product = "local"
+    settings.set_product_options("flux", {"eot_threshold": 0.9})
+    assert save_settings(settings, secrets=[])
+    assert tomllib.loads(path.read_text()) == {"app": {"product": "local"},
+                                               "products": {"flux": {"eot_threshold": 0.9}}, "other": {"x": 1}}
+    assert load_settings().warnings == [f"{path}: other: unknown setting (ignored)"]
+
+
+def test_a_new_file_gets_the_header_once() -> None:
+    settings = Settings(product="flux")
+    assert save_settings(settings, secrets=[])
+    settings.batch_ms = 300
+    assert save_settings(settings, secrets=[])
+    text = paths.config_file().read_text()
+    assert text.startswith("# tui-stt settings.") and text.count("API keys never belong here") == 1
+    assert tomllib.loads(text)["app"]["batch_ms"] == 300
+
+
+def test_a_failed_write_leaves_the_file_and_gives_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    path = write_config(HAND_WRITTEN)
+    settings = load_settings()
+    settings.product = "local"
+
+    def full_disk(target: Path, data: bytes, **kw: object) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(paths, "atomic_write", full_disk)
+        assert save_settings(settings, secrets=[]) is False
+    assert settings.last_save_error == f"{path}: cannot save settings: no space left on device"
+    assert settings.warnings[-1] == settings.last_save_error
+    assert path.read_text() == HAND_WRITTEN
+    assert save_settings(settings, secrets=[]) is True  # space again: the change is still there to save
+    assert settings.last_save_error is None and 'product = "local"' in path.read_text()
+
+
+def test_a_file_that_does_not_parse_sets_last_save_error() -> None:
+    path = write_config('[app]\nproduct = "flux"\nbatch_ms = = 3\n# my note\n')
+    before = path.read_bytes()
+    settings = load_settings()
+    settings.product = "local"
+    assert save_settings(settings, secrets=[]) is False
+    assert path.read_bytes() == before
+    assert settings.last_save_error is not None and "\n" not in settings.last_save_error
+    assert settings.last_save_error.endswith("fix or remove it first")
+
+
+def test_a_file_fixed_while_the_app_runs_gets_only_the_apps_changes() -> None:
+    path = write_config('[app]\nproduct = "flux\n')  # broken when the app starts: all defaults
+    settings = load_settings()
+    assert settings.product == "nova-3" and len(settings.warnings) == 1
+    path.write_text('[app]\nproduct = "flux"\nbatch_ms = 50\n')  # the user fixes it meanwhile
+    settings.vad = False
+    assert save_settings(settings, secrets=[])
+    assert path.read_text() == '[app]\nproduct = "flux"\nbatch_ms = 50\nvad = false\n'

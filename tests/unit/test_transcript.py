@@ -5,13 +5,19 @@ import time
 
 import pytest
 
-from tui_stt.events import Turn, Word
+from tui_stt.events import Gap, Turn, Word
 from tui_stt.transcript import (
+    GapRecord,
     Paragraph,
     PartialText,
     Transcript,
+    as_gap_record,
     continues,
+    gap_from_dict,
+    gap_to_dict,
+    paragraph_timeline,
     paragraphs,
+    timeline,
     turn_from_dict,
     turn_to_dict,
 )
@@ -184,3 +190,70 @@ def test_turn_dict_round_trip_is_exact() -> None:
 def test_turn_from_dict_rejects_bad_data_with_a_clear_message(data: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         turn_from_dict(data)
+
+
+# -- gaps --------------------------------------------------------------------------------------------
+
+
+def test_gaps_are_kept_in_time_order_and_cleared_with_the_turns() -> None:
+    transcript = Transcript([seg("one", 0, start=0.0, end=1.0)])
+    late = transcript.add_gap(Gap("nova-3", 9.0, 12.5, "finish timed out"))  # the event itself
+    early = transcript.add_gap(GapRecord(1.5, 4.0, "buffer overflow"))  # reported late, kept in place
+    assert late == GapRecord(9.0, 12.5, "finish timed out") and isinstance(late, GapRecord)
+    assert transcript.gaps == (early, late)
+    assert transcript.gap_seconds == pytest.approx(6.0)
+    transcript.set_partial("two")
+    transcript.add_gap(GapRecord(5.0, 6.0))
+    assert transcript.partial is not None  # a gap leaves the partial alone
+    assert len(transcript) == 1  # gaps are not turns
+    transcript.clear()
+    assert transcript.gaps == () and transcript.gap_seconds == 0 and transcript.timeline() == []
+
+
+def test_transcript_timeline_merges_turns_and_gaps() -> None:
+    first, second = seg("one", 0, start=2.0, end=3.0), seg("two", 1, start=8.0, end=9.0)
+    transcript = Transcript([first, second], gaps=[GapRecord(9.5, 11.0, "end"), GapRecord(0.0, 1.9, "start"),
+                                                    GapRecord(3.2, 7.9, "middle")])
+    assert [i.text if isinstance(i, Turn) else i.reason for i in transcript.timeline()] == [
+        "start", "one", "middle", "two", "end"]
+
+
+def test_timeline_keeps_the_item_order_and_puts_each_gap_before_the_first_later_item() -> None:
+    turns = [seg("a", 0, start=5.0, end=6.0), seg("b", 1, start=1.0, end=2.0), seg("c", 2, start=7.0, end=8.0)]
+    gaps = [GapRecord(6.0, 6.5, "after a"), GapRecord(3.0, 4.0, "before a"), GapRecord(9.0, 9.5, "last")]
+    merged = timeline(turns, gaps)
+    assert [i.text if isinstance(i, Turn) else i.reason for i in merged] == [
+        "before a", "a", "b", "after a", "c", "last"]  # commit order kept even when times go back
+    assert timeline(turns) == turns
+    assert timeline([], gaps) == sorted(gaps, key=lambda g: g.start)
+    # Same start: ordered by end, so a zero-length gap at a turn's start comes first, a longer one after it.
+    turn = seg("x", 0, start=2.0, end=3.0)
+    assert timeline([turn], [GapRecord(2.0, 2.0), GapRecord(2.0, 5.0)]) == [GapRecord(2.0, 2.0), turn,
+                                                                              GapRecord(2.0, 5.0)]
+    assert timeline([turn], [Gap("flux", 0.0, 1.0, "event")]) == [GapRecord(0.0, 1.0, "event"), turn]
+
+
+def test_timeline_works_on_paragraphs_and_a_gap_splits_a_paragraph() -> None:
+    turns = [seg("Hello", 0, eot=False, start=0.0, end=1.0), seg("there.", 0, eot=True, start=4.0, end=5.0),
+             seg("Next.", 1, start=6.0, end=7.0)]
+    gap = GapRecord(1.2, 3.8, "buffer overflow")
+    grouped = timeline(list(paragraphs(turns)), [gap])
+    assert [type(i).__name__ for i in grouped] == ["Paragraph", "GapRecord", "Paragraph"]
+    split = paragraph_timeline(turns, [gap])
+    assert split == [Paragraph((turns[0],)), gap, Paragraph((turns[1],)), Paragraph((turns[2],))]
+    assert paragraph_timeline(turns) == list(paragraphs(turns))
+    assert paragraph_timeline([], [gap]) == [gap]
+
+
+def test_gap_dict_round_trip_and_validation() -> None:
+    record = GapRecord(1 / 3, 7.25, "buffer overflow during an outage")
+    assert gap_to_dict(record) == {"start": 1 / 3, "end": 7.25, "reason": "buffer overflow during an outage"}
+    assert gap_from_dict(gap_to_dict(record)) == record
+    assert gap_to_dict(Gap("flux", 1.0, 2.0, "hard stop")) == {"start": 1.0, "end": 2.0, "reason": "hard stop"}
+    assert gap_from_dict({"type": "gap", "start": 1, "end": 2, "at": 1e9}) == GapRecord(1.0, 2.0, "")
+    assert as_gap_record(record) is record
+    assert GapRecord(5.0, 4.0).seconds == 0.0 and GapRecord(1.0, 7.2).seconds == pytest.approx(6.2)
+    for bad, message in (({"end": 1}, "start must be a number"), ({"start": 0, "end": True}, "end must be"),
+                         ([1, 2], "a gap must be an object")):
+        with pytest.raises(ValueError, match=message):
+            gap_from_dict(bad)  # type: ignore[arg-type]

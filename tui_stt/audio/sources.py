@@ -43,6 +43,8 @@ class DeviceInfo:
 
 class AudioSource(ABC):
     kind = ""
+    can_wait = False  # True: the consumer may stop reading for a while and nothing is lost (a file)
+    vad = False  # chunks carry the VAD's is_speaking flag
 
     def __init__(self) -> None:
         self._running = asyncio.Event()
@@ -96,12 +98,20 @@ class FileSource(AudioSource):
 
     ``speed``: 1.0 = real time, 2.0 = twice as fast, ``None`` or ``math.inf`` = as fast as possible.
     A chunk is released when the clock reaches its *end* (as a microphone would deliver it).
+
+    A file can wait (``can_wait``): when the consumer holds it back (an outage, a slow product), the pacing
+    clock is moved on by the time it waited, as for a pause, so playback resumes at real speed instead of
+    bursting to catch up. ``live=True`` makes it behave like a microphone instead (the consumer must never
+    hold it back), for tests of live-input handling on the same code path.
     """
 
     kind = "file"
+    REBASE_S = 0.1  # the consumer held the file back longer than this: move the clock on
 
-    def __init__(self, path: str | Path, *, speed: float | None = 1.0, vad: bool = False) -> None:
+    def __init__(self, path: str | Path, *, speed: float | None = 1.0, vad: bool = False,
+                 live: bool = False) -> None:
         super().__init__()
+        self.can_wait = not live
         self.path = Path(path)
         self.speed = None if speed is None or math.isinf(speed) else float(speed)
         if self.speed is not None and self.speed <= 0:
@@ -169,8 +179,12 @@ class FileSource(AudioSource):
                     if delay > 0:
                         await asyncio.sleep(delay)
                 else:
+                    due = loop.time()
                     await asyncio.sleep(0)  # stay fair to the rest of the loop at max speed
                 yield AudioChunk(data, bool(chunk.is_speaking), float(chunk.vad_score))
+                held_back = loop.time() - max(due, 0.0)
+                if self.can_wait and self.speed is not None and held_back > self.REBASE_S:
+                    paused_total += held_back  # the consumer made the file wait: no burst afterwards
         finally:
             await self.close()
 

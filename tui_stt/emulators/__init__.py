@@ -11,6 +11,11 @@ One server, one port, three paths: ``/v1/listen`` (Deepgram Nova-3), ``/v2/liste
     with EmulatorServer(...).in_thread() as server:  # own loop in a daemon thread
         ...
 
+``Faults`` also makes far ends we did not write: Deepgram-compatible servers (``refuse_finalize``,
+``no_silence_finals``, ``refuse_force_end_turn``), servers that go silent or stop reading, that echo the key
+(``echo_auth``), and outages (``outage_s``, ``server.outage()``). ``EmulatorServer(max_uri_len=...)`` answers
+HTTP 414; ``EmulatorServer(ssl_context=self_signed_tls().server_context)`` serves ``wss://``.
+
 Core package: no Textual imports.
 """
 
@@ -19,5 +24,7 @@ from __future__ import annotations
 from .common import ConnectionRecord, Faults
 from .script import AudioTracker, Script
 from .server import EmulatorServer, default_scripts
+from .tls import SelfSignedTLS, self_signed_tls
 
-__all__ = ["AudioTracker", "ConnectionRecord", "EmulatorServer", "Faults", "Script", "default_scripts"]
+__all__ = ["AudioTracker", "ConnectionRecord", "EmulatorServer", "Faults", "Script", "SelfSignedTLS",
+           "default_scripts", "self_signed_tls"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -33,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how AssemblyAI refuses a bad key (default frame: Error 1008 + close 1008)")
     p.add_argument("--no-chunk-check", action="store_true",
                    help="do not enforce AssemblyAI's 50-1000 ms chunk rule")
-    p.add_argument("--close-after-ms", type=float, default=None, metavar="N",
-                   help="fault: close every connection N ms after it opens")
+    drop = p.add_mutually_exclusive_group()
+    drop.add_argument("--close-after-ms", type=float, default=None, metavar="N",
+                      help="fault: close every connection N ms after it opens")
+    drop.add_argument("--drop-every", type=float, default=None, metavar="S",
+                      help="fault: close every connection S seconds (wall clock) after it opens, with "
+                      "--close-code (default 1011): a far end that drops every few seconds")
     p.add_argument("--close-after-audio-ms", type=float, default=None, metavar="N",
                    help="fault: close every connection after N ms of audio")
     p.add_argument("--close-code", type=int, default=1011, metavar="C", help="close code for the faults")
@@ -45,6 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--malformed-after", type=int, default=None, metavar="N",
                    help="fault: send one malformed frame after N messages")
     p.add_argument("--refuse", action="store_true", help="fault: refuse every handshake with HTTP 503")
+    p.add_argument("--compat", action="store_true",
+                   help="fault: act like a Deepgram-compatible server that is not Deepgram (/v1/listen): "
+                   "Finalize gets Error UnsupportedMessage + close 4400, and finals never cover trailing silence")
+    p.add_argument("--silent-after-ms", type=float, default=None, metavar="N",
+                   help="fault: after N ms of audio send nothing more (no results, replies, close or pongs) "
+                   "but keep reading")
+    p.add_argument("--stop-reading-after-ms", type=float, default=None, metavar="N",
+                   help="fault: after N ms of audio stop reading the socket (client sends block) and send nothing")
+    p.add_argument("--echo-auth", choices=("http", "close_reason", "error_frame"), default=None, metavar="MODE",
+                   help="fault: send the client's Authorization value back: http (in a 401/400 body and "
+                   "dg-error), close_reason (close 1011/3005 reason), error_frame (Error frame, then close); the "
+                   "closes come at --close-after-audio-ms/--close-after-ms, else right after the open")
+    p.add_argument("--outage-s", type=float, default=None, metavar="S",
+                   help="fault: when a connection ends, refuse every handshake with HTTP 503 for S seconds "
+                   "(every connection, or only the one given by --outage-after-conn)")
+    p.add_argument("--outage-after-conn", type=int, default=None, metavar="N",
+                   help="start the --outage-s outage only when connection N (0-based, refused handshakes "
+                   "included) ends; combine with --close-after-audio-ms etc. to drop it first")
+    p.add_argument("--max-uri-len", type=int, default=None, metavar="N",
+                   help="answer HTTP 414 when the request path + query is longer than N characters")
+    p.add_argument("--tls", action="store_true",
+                   help="serve wss:// with a certificate from a throwaway CA (needs trustme); the CA certificate "
+                   "is written to --tls-ca and its path printed (clients: SSL_CERT_FILE=PATH)")
+    p.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
+                   help="where --tls writes the CA certificate (default: a new temporary directory)")
     p.add_argument("--log", type=Path, default=None, metavar="FILE",
                    help="append one JSON line per connection (no audio, no key) to FILE")
     return p
@@ -56,8 +87,9 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         reject = "frame"
     elif args.reject_auth:
         reject = True
-    return Faults(
-        close_after_ms=args.close_after_ms,
+    close_after_ms = args.close_after_ms if args.drop_every is None else args.drop_every * 1000
+    faults = Faults(
+        close_after_ms=close_after_ms,
         close_after_audio_ms=args.close_after_audio_ms,
         close_code=args.close_code,
         close_reason=args.close_reason,
@@ -65,18 +97,40 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         delay_ms=args.delay_ms,
         malformed_after=args.malformed_after,
         refuse=args.refuse,
+        refuse_finalize=args.compat,
+        no_silence_finals=args.compat,
+        silent_after_audio_ms=args.silent_after_ms,
+        stop_reading_after_audio_ms=args.stop_reading_after_ms,
+        echo_auth=args.echo_auth,
     )
+    if args.outage_s is not None and args.outage_after_conn is None:
+        faults.outage_s = args.outage_s
+    elif args.outage_s is not None:
+        faults.plan[args.outage_after_conn] = dataclasses.replace(faults, outage_s=args.outage_s, plan={})
+    return faults
 
 
 async def serve(args: argparse.Namespace) -> int:
     scripts = args.script or default_scripts()
     faults = faults_from_args(args)
+    ssl_context = None
+    ca_path: Path | None = None
+    if args.tls:
+        from .tls import self_signed_tls
+
+        try:
+            tls = self_signed_tls()
+        except RuntimeError as exc:
+            print(f"emulator: {exc}", file=sys.stderr)
+            return 2
+        ssl_context = tls.server_context
+        ca_path = tls.write_ca(args.tls_ca or Path(tempfile.mkdtemp(prefix="tui-stt-emulator-")) / "ca.pem")
     try:
         server = EmulatorServer(
             scripts=scripts, api_key=args.key, host=args.host, port=args.port,
             idle_timeout_s=args.idle_timeout, faults=faults, log_path=args.log,
             flux_idle_timeout_s=args.flux_idle_timeout, aai_auth_failure=args.aai_auth,
-            enforce_chunk_ms=not args.no_chunk_check,
+            enforce_chunk_ms=not args.no_chunk_check, ssl_context=ssl_context, max_uri_len=args.max_uri_len,
         )
     except Exception as exc:  # bad JSON, missing file, or a decibri error on the reference audio
         print(f"emulator: cannot load the scripts: {exc}", file=sys.stderr)
@@ -93,6 +147,8 @@ async def serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     names = ", ".join(s.name for s in server.scripts) or "none"
     print(f"emulator listening on {server.url} (paths /v1/listen /v2/listen /v3/ws)", flush=True)
+    if ca_path is not None:
+        print(f"TLS CA certificate: {ca_path} (trust it with SSL_CERT_FILE={ca_path})", flush=True)
     print(f"scripts: {names}", file=sys.stderr, flush=True)
     try:
         await stop.wait()
@@ -102,7 +158,10 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.outage_after_conn is not None and args.outage_s is None:
+        parser.error("--outage-after-conn needs --outage-s")
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:

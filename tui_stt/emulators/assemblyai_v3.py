@@ -18,6 +18,8 @@ The SDK validates every frame with pydantic, so the types here are exact: int ms
   ``Terminate`` -> in-flight final ``Turn`` -> ``Termination`` -> close 1000. ``KeepAlive`` only resets
   the ``inactivity_timeout`` timer; when it runs out: ``Termination`` + close 1000 [assumption].
 * Invalid JSON or an unknown message type -> ``Error`` 3006 + close 3006.
+* ``Faults.echo_auth``: ``"http"`` -> HTTP 401 whose body ends with the raw credential (whatever
+  ``aai_auth_failure`` says); ``"close_reason"``/``"error_frame"`` -> close 3005 (see ``Faults``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .common import (
     q_bool,
     q_num,
     q_one,
+    raw_credential,
 )
 from .script import HeardWord, ends_sentence
 
@@ -95,6 +98,10 @@ class AssemblyAISession(Session):
     @classmethod
     def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
                       query: Query, faults: Faults) -> Response | None:
+        if faults.echo_auth == "http":
+            record.echoed_auth = "http"
+            record.error = "Unauthorized Connection: Invalid API key"
+            return http_response(401, f"Unauthorized Connection: Invalid API key {raw_credential(request, query)}")
         error = aai_auth_error(server, request, query, faults)
         if error is None:
             return None
@@ -166,6 +173,13 @@ class AssemblyAISession(Session):
         return out
 
     # -- messages --------------------------------------------------------------------------------
+    echo_code: ClassVar[int] = 3005
+    echo_reason_prefix: ClassVar[str] = "Session Cancelled: upstream rejected the credentials "
+    echo_generic_reason: ClassVar[str] = "See Error message for details"
+
+    def echo_frame(self, text: str) -> dict[str, Any]:
+        return {"type": "Error", "error_code": self.echo_code, "error": text}
+
     def error_close(self, code: int, text: str) -> None:
         self.send({"type": "Error", "error_code": code, "error": text})
         self.close(code, text)

@@ -47,6 +47,43 @@ class Faults:
     * ``refuse``: refuse the handshake with HTTP 503.
     * ``plan``: ``{connection index: Faults}``: the faults for that connection (index = position in
       ``server.connections``, counted across products, rejected handshakes included) instead of these.
+
+    Far ends we did not write (all off by default):
+
+    * ``refuse_finalize`` (Deepgram v1, a Deepgram-compatible server that is not Deepgram): a ``Finalize``
+      text frame gets ``{"type": "Error", "variant": "UnsupportedMessage", "description": "Finalize is not
+      supported", "message": <the frame>}``; ``True``/``"close"`` then closes 4400 ``unsupported message:
+      Finalize``, ``"error"`` keeps the stream open (the Finalize is otherwise ignored).
+    * ``no_silence_finals`` (Deepgram v1): a final ``Results`` always ends at its last word (``start +
+      duration`` = last word end, not the audio position), and no final is sent for a window without words
+      (``Finalize`` over silence gets no reply; ``CloseStream`` with nothing pending sends no final). So
+      the client's "covered" point stops at the last word; trailing silence is never finalised.
+    * ``refuse_force_end_turn`` (Flux): ``ForceEndTurn`` gets ``Error`` ``UNSUPPORTED_MESSAGE``;
+      ``True``/``"close"`` then closes 4400 ``unsupported message: ForceEndTurn``, ``"error"`` keeps it open.
+    * ``silent_after_audio_ms``: once this much audio (ms) has arrived the server sends nothing more: no
+      results, no replies, no close (not even for ``CloseStream``/``Terminate``, idle or ``close_after_*``),
+      no keepalive pings and no pongs (``silent_pong=True`` keeps answering pings: a hung application behind
+      a live WebSocket library). It keeps reading and recording audio. Messages already queued (``delay_ms``)
+      still go out. ``record.silent_from_ms`` says when.
+    * ``stop_reading_after_audio_ms``: once this much audio has arrived the server stops reading the socket
+      (``transport.pause_reading``) and sends nothing more, so the client's TCP send buffer fills and its
+      sends block. The server never notices the client going away either: the record stays open until
+      ``server.stop()`` aborts the connection. ``record.stopped_reading_at_ms`` says when it stopped.
+    * ``echo_auth``: the server puts the client's raw credential (the ``Authorization`` header value; else
+      the ``token`` subprotocol/query value) into what it sends back. ``"http"``: the handshake is refused
+      (HTTP 400 if the Deepgram parameters are bad, else 401) with the credential in the body (and in
+      ``dg-error`` for Deepgram). ``"close_reason"``: a close 1011 (Deepgram v1/Flux) / 3005 (AssemblyAI)
+      whose reason holds it (<= 123 bytes; the text around it is cut first); ``"error_frame"``: an ``Error``
+      frame whose ``description`` (Deepgram) / ``error`` (AssemblyAI) holds it, then the same close with a
+      generic reason. Both fire when ``close_after_audio_ms``/``close_after_ms`` would (instead of the plain
+      fault close; ``close_code``/``close_reason`` are not used), or right after the open if neither is set.
+      The records and the log never hold the credential: ``record.echoed_auth`` = the mode that fired, and
+      the echoed text is ``[REDACTED]`` in ``record.sent``/``close_reason``.
+    * ``outage_s``: when this connection ends (the server's close goes out, the client's close is seen, or
+      the handshake is refused), every handshake is refused with HTTP 503 for this many seconds (on
+      ``server.clock``), then accepted again. Refusals during an outage are recorded (``error`` =
+      ``"refused (outage)"``) and count as connection indexes, but do not start outages themselves.
+      ``server.outage(seconds)`` starts (or, with 0, ends) one by hand.
     """
 
     close_after_ms: float | None = None
@@ -57,6 +94,14 @@ class Faults:
     delay_ms: float = 0.0
     malformed_after: int | None = None
     refuse: bool = False
+    refuse_finalize: bool | Literal["close", "error"] = False
+    no_silence_finals: bool = False
+    refuse_force_end_turn: bool | Literal["close", "error"] = False
+    silent_after_audio_ms: float | None = None
+    silent_pong: bool = False
+    stop_reading_after_audio_ms: float | None = None
+    echo_auth: Literal["http", "close_reason", "error_frame"] | None = None
+    outage_s: float | None = None
     plan: dict[int, Faults] = field(default_factory=dict)
 
     def for_connection(self, index: int) -> Faults:
@@ -96,6 +141,9 @@ class ConnectionRecord:
     closed: bool = False
     alignment: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, Any] = field(default_factory=dict)
+    echoed_auth: str = ""  # the echo_auth mode that sent the client's credential back ("" = none)
+    silent_from_ms: float | None = None  # audio position (ms) where the server went silent
+    stopped_reading_at_ms: float | None = None  # audio position (ms) where the server stopped reading
 
     @property
     def audio_bytes(self) -> int:
@@ -154,6 +202,9 @@ class ConnectionRecord:
             "alignment": self.alignment,
             "ref_offset_ms": self.ref_offset_ms,
             "faults": self.faults,
+            "echoed_auth": self.echoed_auth,
+            "silent_from_ms": self.silent_from_ms,
+            "stopped_reading_at_ms": self.stopped_reading_at_ms,
         }
 
 
@@ -222,6 +273,36 @@ def redact_headers(headers: Headers) -> dict[str, str]:
     return out
 
 
+def raw_credential(request: Request | None, query: Query) -> str:
+    """What the client authenticated with, verbatim: the ``Authorization`` value, else the key in the ``token``
+    subprotocol, else the ``token`` query parameter ("" if none). Only for ``echo_auth``: never record it."""
+    if request is None:
+        return ""
+    auth = request.headers.get("Authorization")
+    if auth:
+        return auth
+    proto = request.headers.get("Sec-WebSocket-Protocol")
+    if proto:
+        parts = [p.strip() for p in proto.split(",")]
+        if len(parts) >= 2 and parts[0].lower() == "token":
+            return parts[1]
+    return q_one(query, "token") or ""
+
+
+def fit_reason(prefix: str, secret: str, suffix: str = "", limit: int = 123) -> tuple[str, str]:
+    """``prefix + secret + suffix`` in at most ``limit`` UTF-8 bytes, cutting the suffix, then the prefix,
+    and the secret only if it alone is too long. Returns (text, the part of the secret kept)."""
+
+    def cut(text: str, size: int) -> str:
+        return text.encode()[: max(0, size)].decode(errors="ignore")
+
+    secret = cut(secret, limit)
+    room = limit - len(secret.encode())
+    prefix = cut(prefix, room)
+    suffix = cut(suffix, room - len(prefix.encode()))
+    return prefix + secret + suffix, secret
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -253,6 +334,22 @@ class EmulatorConnection(ServerConnection):
         if isinstance(event, Frame) and event.opcode is Opcode.PING:
             self.last_ping = self.loop.time()
         super().process_event(event)
+
+    def go_quiet(self, *, pongs: bool) -> None:
+        """Stop the server's keepalive pings and, unless ``pongs``, its automatic answers to pings."""
+        if self.keepalive_task is not None:
+            self.keepalive_task.cancel()
+            self.keepalive_task = None
+        if pongs:
+            return
+        protocol = self.protocol
+        send_frame = protocol.send_frame
+
+        def no_pong(frame: Frame) -> None:
+            if frame.opcode is not Opcode.PONG:
+                send_frame(frame)
+
+        protocol.send_frame = no_pong  # type: ignore[method-assign]
 
 
 # -- the session base --------------------------------------------------------------------------------
@@ -300,6 +397,10 @@ class Session:
         self._count = 0  # server messages queued
         self._malformed_sent = False
         self.sent_close: tuple[int, str] | None = None  # (code, reason) of the server's own close
+        self.silent = False  # silent_after_audio_ms / stop_reading_after_audio_ms: nothing goes out any more
+        self.stuck = False  # stop_reading_after_audio_ms: the socket is no longer read
+        self._echoed: list[str] = []  # credential text sent back (echo_auth): scrubbed from the records
+        self._outage_started = False
 
     # hooks ------------------------------------------------------------------------------------------
     @classmethod
@@ -342,6 +443,14 @@ class Session:
         """Last touch before a message is queued (Flux adds ``sequence_id``)."""
         return msg
 
+    # echo_auth: the close code, the reason/text around the credential, and the Error frame
+    echo_code: ClassVar[int] = 1011
+    echo_reason_prefix: ClassVar[str] = "NET-0000: upstream rejected the credentials "
+    echo_generic_reason: ClassVar[str] = "Invalid credentials."
+
+    def echo_frame(self, text: str) -> dict[str, Any]:
+        return {"type": "Error", "description": text}
+
     def sent_hook(self, msg: Any) -> None:
         """Called after a message really went out."""
 
@@ -357,7 +466,7 @@ class Session:
             self.step(end)
 
     def send(self, msg: dict[str, Any]) -> None:
-        if self.closing:
+        if self.closing or self.silent:
             return
         msg = self.stamp(msg)
         self._queue(_Out(self._due(), "text", json.dumps(msg), msg))
@@ -379,16 +488,17 @@ class Session:
 
     def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Close after everything already queued (respecting ``delay_ms``)."""
-        if self.closing:
+        if self.closing or self.silent:
             return
         self.closing = True
         self._queue(_Out(self._due(), "close", code=code, reason=reason))
 
-    def fault_close(self, code: int | None, reason: str) -> None:
+    def fault_close(self, code: int | None, reason: str, frames: list[dict[str, Any]] | None = None) -> None:
         """Drop now: messages not yet due are lost; the fault's own frames go out, then the close."""
-        if self.closing:
+        if self.closing or self.silent:
             return
-        frames = self.fault_frames(code, reason)
+        if frames is None:
+            frames = self.fault_frames(code, reason)
         now = self.loop.time()
         self._drop_after = now
         self._drop.set()
@@ -397,6 +507,70 @@ class Session:
             self._queue(_Out(now, "text", json.dumps(msg), msg))
         self.closing = True
         self._queue(_Out(now, "close", code=code, reason=reason))
+
+    def fault_now(self) -> None:
+        """The fault close of ``close_after_ms``/``close_after_audio_ms`` (an ``echo_auth`` close if set)."""
+        mode = self.faults.echo_auth
+        if mode in ("close_reason", "error_frame"):
+            self.echo_close(mode)
+        else:
+            self.fault_close(self.faults.close_code, self.faults.close_reason)
+
+    def echo_close(self, mode: str) -> None:
+        """Send the client's credential back in the close reason or an ``Error`` frame, then close."""
+        if self.closing or self.silent:
+            return
+        secret = raw_credential(self.ws.request, self.query)
+        self.record.echoed_auth = mode
+        if mode == "close_reason":
+            reason, shown = fit_reason(self.echo_reason_prefix, secret)
+            if shown:
+                self._echoed.append(shown)
+            self.fault_close(self.echo_code, reason, self.fault_frames(self.echo_code, ""))
+            return
+        if secret:
+            self._echoed.append(secret)
+        text = f"Invalid credentials: the Authorization {secret} was rejected."
+        self.fault_close(self.echo_code, self.echo_generic_reason, [self.echo_frame(text)])
+
+    def scrub(self, value: Any) -> Any:
+        """``value`` with any credential the server echoed replaced by ``[REDACTED]`` (for the records)."""
+        if not self._echoed:
+            return value
+        if isinstance(value, str):
+            for secret in self._echoed:
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(v) for v in value]
+        return value
+
+    def go_silent(self, at_ms: float) -> None:
+        """``silent_after_audio_ms``: nothing more goes out (no messages, close, idle close, pings)."""
+        if self.silent:
+            return
+        self.silent = True
+        self.idle_timeout = None
+        self.record.silent_from_ms = round(at_ms, 3)
+        self.ws.go_quiet(pongs=self.faults.silent_pong)
+
+    async def stop_reading(self, at_ms: float) -> None:
+        """``stop_reading_after_audio_ms``: stop reading the socket and wait until it is torn down."""
+        self.go_silent(at_ms)
+        self.stuck = True
+        self.record.stopped_reading_at_ms = round(at_ms, 3)
+        self.record.alignment = self.tracker.alignment()
+        self.ws.transport.pause_reading()
+        await self.ws.wait_closed()  # server.stop() aborts the transport
+
+    def start_outage(self) -> None:
+        """``outage_s``: this connection is over; refuse handshakes for a while (once per connection)."""
+        if self._outage_started or self.faults.outage_s is None:
+            return
+        self._outage_started = True
+        self.server.outage(self.faults.outage_s)
 
     def close_reason(self, text: str) -> str:
         data = text.encode()
@@ -412,8 +586,13 @@ class Session:
             self._maybe_malformed()
         try:
             await self.on_open()
+            f = self.faults
+            if f.echo_auth in ("close_reason", "error_frame") and f.close_after_ms is None \
+                    and f.close_after_audio_ms is None:
+                self.echo_close(f.echo_auth)
             await self._receive()
         finally:
+            self.start_outage()
             for t in timers:
                 t.cancel()
             if not sender.done():
@@ -426,7 +605,7 @@ class Session:
 
     async def _close_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-        self.fault_close(self.faults.close_code, self.faults.close_reason)
+        self.fault_now()
 
     def _idle_left(self) -> float | None:
         if self.idle_timeout is None or self.closing:
@@ -455,27 +634,46 @@ class Session:
             self.last_activity = self.loop.time()
             if isinstance(message, bytes):
                 self.record.audio += message
-                if self.closing:
-                    continue
-                if self.faults.close_after_audio_ms is not None:
-                    limit = int(self.faults.close_after_audio_ms * self.tracker.bytes_per_ms)
-                    limit -= limit % 2
-                    before = len(self.record.audio) - len(message)
-                    if len(self.record.audio) >= limit:
-                        if limit > before:
-                            self.feed(message[: limit - before])  # (no chunk-size rule on the cut piece)
-                        self.fault_close(self.faults.close_code, self.faults.close_reason)
-                        continue
-                self.on_audio(message)
+                if not (self.closing or self.silent):
+                    self._audio(message)
+                stop = self.faults.stop_reading_after_audio_ms
+                if stop is not None and not self.closing and len(self.record.audio) >= self._limit(stop):
+                    await self.stop_reading(stop)
+                    return
             else:
                 try:
                     parsed: Any = json.loads(message)
                 except ValueError:
                     parsed = None
                 self.record.text_frames.append(parsed if parsed is not None else message)
-                if not self.closing:
+                if not (self.closing or self.silent):
                     self.on_text(message, parsed)
             self.record.alignment = self.tracker.alignment()
+
+    def _limit(self, ms: float) -> int:
+        """Bytes in ``ms`` of audio (whole samples)."""
+        limit = int(ms * self.tracker.bytes_per_ms)
+        return limit - limit % 2
+
+    def _audio(self, message: bytes) -> None:
+        """One binary frame, unless it reaches an audio-count fault: then only the part before it counts."""
+        f = self.faults
+        total = len(self.record.audio)
+        hits = sorted((self._limit(ms), kind) for kind, ms in (
+            ("close", f.close_after_audio_ms), ("silent", f.silent_after_audio_ms),
+            ("silent", f.stop_reading_after_audio_ms)) if ms is not None)
+        for limit, kind in hits:
+            if total < limit:
+                break
+            before = total - len(message)
+            if limit > before:
+                self.feed(message[: limit - before])  # (no chunk-size rule on the cut piece)
+            if kind == "close":
+                self.fault_now()
+            else:
+                self.go_silent(self.tracker.ms(limit))
+            return
+        self.on_audio(message)
 
     async def _sender(self) -> None:
         while True:
@@ -493,17 +691,19 @@ class Session:
                 await self.ws.send(item.data)
             except ConnectionClosed:
                 return
-            self.record.sent.append(item.parsed)
+            self.record.sent.append(self.scrub(item.parsed))
             self.sent_hook(item.parsed)
             if isinstance(item.parsed, dict):
                 final = self.final_text(item.parsed)
                 if final:
-                    self.record.finals.append(final)
+                    self.record.finals.append(self.scrub(final))
 
     async def _do_close(self, code: int | None, reason: str) -> None:
         self.record.closed_by = "server"
-        self.sent_close = (1005 if code is None else code, "" if code in (None, 1005, 1006) else reason)
+        self.sent_close = (1005 if code is None else code,
+                           "" if code in (None, 1005, 1006) else self.scrub(self.close_reason(reason)))
         self.record.close_code, self.record.close_reason = self.sent_close
+        self.start_outage()  # before the close goes out: a client reconnecting at once is already refused
         if code == 1006:
             transport = self.ws.transport
             transport.abort()

@@ -8,6 +8,12 @@ turns it off), and ``UtteranceEnd`` once the gap after the last word reaches ``u
 (needs ``interim_results``). Long speech without a pause is finalised (``is_final`` without
 ``speech_final``) every ``MAX_SEGMENT_MS``; with endpointing off, after ``NO_ENDPOINT_FINAL_MS`` of
 silence.
+
+A final's window (``start`` .. ``start + duration``) runs from the end of the previous final to the audio
+position where it was decided, so it includes the silence that ended it; ``Finalize`` always gets a final,
+an empty one over silence. ``Faults.no_silence_finals`` (a Deepgram-compatible server) ends every final at
+its last word and sends none for a window without words; ``Faults.refuse_finalize`` answers ``Finalize``
+with an ``UnsupportedMessage`` error (and close 4400).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from .common import (
     q_list,
     q_num,
     q_one,
+    raw_credential,
 )
 from .script import HeardWord
 
@@ -83,6 +90,13 @@ def deepgram_auth(server: EmulatorServer, record: ConnectionRecord, request: Req
     return None
 
 
+def echo_http(record: ConnectionRecord, status: int, err_code: str, message: str, secret: str) -> Response:
+    """``echo_auth="http"``: a refusal whose body and ``dg-error`` carry the client's credential."""
+    record.echoed_auth = "http"
+    record.error = record.error or "invalid credentials"
+    return deepgram_error(status, err_code, f"{message} (Authorization: {secret})", record.request_id)
+
+
 def results_words(words: list[HeardWord], punctuate: bool, diarize: bool) -> list[dict[str, Any]]:
     out = []
     for w in words:
@@ -111,6 +125,14 @@ class DeepgramHandshake:
     @classmethod
     def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
                       query: Query, faults: Faults) -> Response | None:
+        if faults.echo_auth == "http":
+            secret = raw_credential(request, query)
+            try:
+                cls.parse(query)
+            except ParamError as exc:
+                record.error = str(exc)
+                return echo_http(record, 400, "Bad Request", str(exc), secret)
+            return echo_http(record, 401, "INVALID_AUTH", "Invalid credentials.", secret)
         reject = deepgram_auth(server, record, request, faults)
         if reject is not None:
             return reject
@@ -220,8 +242,15 @@ class DeepgramV1Session(DeepgramHandshake, Session):
             return str(msg["channel"]["alternatives"][0]["transcript"]) or None
         return None
 
+    def echo_frame(self, text: str) -> dict[str, Any]:
+        return {"type": "Error", "variant": "InvalidAuth", "description": text, "message": ""}
+
     def finalize(self, words: list[HeardWord], end: float, *, speech_final: bool,
                  from_finalize: bool = False) -> None:
+        if self.faults.no_silence_finals:  # a compatible server: finals end at their last word, never empty
+            if not words:
+                return
+            end = max(self.final_upto, min(end, words[-1].end))
         self.send(self.results(words, end, is_final=True, speech_final=speech_final,
                                from_finalize=from_finalize))
         self.committed += len(words)
@@ -271,6 +300,9 @@ class DeepgramV1Session(DeepgramHandshake, Session):
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "KeepAlive":
             return
+        if kind == "Finalize" and self.faults.refuse_finalize:
+            self.refuse(raw, "Finalize", keep_open=self.faults.refuse_finalize == "error")
+            return
         if kind == "Finalize":
             self.tracker.flush()
             pos = self.pos
@@ -289,6 +321,13 @@ class DeepgramV1Session(DeepgramHandshake, Session):
             if isinstance(msg, dict) else "Failed to deserialize the message: not valid JSON",
             "message": raw,
         })
+
+    def refuse(self, raw: str, what: str, *, keep_open: bool) -> None:
+        """A compatible server that does not know ``what``: Error ``UnsupportedMessage`` (+ close 4400)."""
+        self.send({"type": "Error", "variant": "UnsupportedMessage", "description": f"{what} is not supported",
+                   "message": raw})
+        if not keep_open:
+            self.close(4400, f"unsupported message: {what}")
 
     def close_stream(self) -> None:
         self.tracker.flush()

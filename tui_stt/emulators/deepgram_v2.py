@@ -14,7 +14,8 @@ this connection heard:
   if speech resumes after it, ``EndOfTurn`` with ``trigger: "model"`` when the confidence reaches
   ``eot_threshold``, or ``trigger: "timeout"`` after ``eot_timeout_ms`` of silence whatever the text.
 * ``ForceEndTurn`` -> ``EndOfTurn`` ``trigger: "manual"`` with the words heard so far (always sent, even
-  with no open turn). ``turn_index`` increments after each ``EndOfTurn``.
+  with no open turn). ``turn_index`` increments after each ``EndOfTurn``. ``Faults.refuse_force_end_turn``
+  (a compatible server): ``Error`` ``UNSUPPORTED_MESSAGE`` instead (+ close 4400 unless ``"error"``).
 * ``Configure`` -> ``ConfigureSuccess`` echoing the effective thresholds and keyterms; new values apply to
   the audio that follows. ``CloseStream`` -> trailing ``Update`` -> close with no status (client: 1005).
 * Unknown or invalid client messages (including ``KeepAlive``, which Flux does not have) -> fatal
@@ -161,6 +162,9 @@ class FluxSession(DeepgramHandshake, Session):
         return [{"type": "Error", "code": "INTERNAL_SERVER_ERROR",
                  "description": reason or "An internal server error occurred."}]
 
+    def echo_frame(self, text: str) -> dict[str, Any]:
+        return {"type": "Error", "code": "INVALID_AUTH", "description": text}
+
     def fatal(self, code: str, description: str) -> None:
         self.send({"type": "Error", "code": code, "description": description})
         self.close(1011, description)
@@ -221,6 +225,11 @@ class FluxSession(DeepgramHandshake, Session):
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "CloseStream":
             self.close_stream()
+        elif kind == "ForceEndTurn" and self.faults.refuse_force_end_turn:
+            self.send({"type": "Error", "code": "UNSUPPORTED_MESSAGE",
+                       "description": "ForceEndTurn is not supported"})
+            if self.faults.refuse_force_end_turn != "error":
+                self.close(4400, "unsupported message: ForceEndTurn")
         elif kind == "ForceEndTurn":
             self.force_end_turn()
         elif kind == "Configure":

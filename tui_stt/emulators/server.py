@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -87,6 +88,16 @@ class EmulatorServer:
     multiple of real time (plus a 2 s burst); off by default so tests can send at full speed.
     ``fallback_script``: the script (path or file name) whose utterances are assigned to unaligned speech;
     default: the first script.
+    ``ssl_context``: serve ``wss://`` with this server context (``tui_stt.emulators.tls.self_signed_tls()``
+    makes one from a throwaway CA); ``url`` then starts with ``wss://``.
+    ``max_uri_len``: answer HTTP 414 (recorded, ``error`` "URI too long") when the request path + query is
+    longer than this many characters; ``None`` = no limit of ours (websockets itself answers 414, unrecorded,
+    for a request line over 8192 bytes). Can be changed while running.
+    ``clock``: the clock outages are measured on (seconds; default ``time.monotonic``).
+
+    Outages: ``outage(seconds)`` refuses every handshake with HTTP 503 from now for ``seconds``
+    (``outage(0)`` ends one); ``Faults(outage_s=...)`` starts one when a connection ends. ``outage_left`` is
+    what remains.
     """
 
     def __init__(
@@ -104,6 +115,9 @@ class EmulatorServer:
         enforce_chunk_ms: bool = True,
         aai_max_realtime_factor: float | None = None,
         fallback_script: str | Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_uri_len: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scripts: list[Script] = [s if isinstance(s, Script) else Script.load(s) for s in scripts]
         self.api_key = api_key
@@ -118,6 +132,11 @@ class EmulatorServer:
         self.aai_max_realtime_factor = aai_max_realtime_factor
         self.connections: list[ConnectionRecord] = []
         self._fallback_name = str(fallback_script) if fallback_script is not None else None
+        self.ssl_context = ssl_context
+        self.max_uri_len = max_uri_len
+        self.clock = clock
+        self._refuse_until: float | None = None
+        self._sessions: set[Session] = set()
         self._server: Server | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,7 +152,8 @@ class EmulatorServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def fallback_script(self) -> Script | None:
@@ -163,6 +183,17 @@ class EmulatorServer:
         """Forget the records (connection indexes for ``faults.plan`` restart at 0)."""
         self.connections.clear()
 
+    def outage(self, seconds: float) -> None:
+        """Refuse every handshake with HTTP 503 from now for ``seconds`` (``clock`` time); 0 ends an outage."""
+        self._refuse_until = self.clock() + seconds if seconds > 0 else None
+
+    @property
+    def outage_left(self) -> float:
+        """Seconds of the current outage still to go (0.0: handshakes are accepted)."""
+        if self._refuse_until is None:
+            return 0.0
+        return max(0.0, self._refuse_until - self.clock())
+
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> EmulatorServer:
         if self._server is not None:
@@ -178,6 +209,7 @@ class EmulatorServer:
             select_subprotocol=self._select_subprotocol,
             create_connection=EmulatorConnection,
             max_size=2**22,
+            ssl=self.ssl_context,
         )
         return self
 
@@ -187,6 +219,9 @@ class EmulatorServer:
         server, self._server = self._server, None
         self._stopping = True
         self._port = next(iter(server.sockets)).getsockname()[1] if server.sockets else self._port
+        for session in list(self._sessions):
+            if session.stuck:  # it does not read: no close handshake can finish
+                session.ws.transport.abort()
         server.close()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.wait_closed(), timeout=5)
@@ -276,17 +311,23 @@ class EmulatorServer:
         )
         self.connections.append(record)
         response: Response | None
-        if cls is None:
+        in_outage = self.outage_left > 0
+        if self.max_uri_len is not None and len(request.path) > self.max_uri_len:
+            record.error = f"URI too long ({len(request.path)} > {self.max_uri_len})"
+            response = http_response(414, "URI Too Long\n")
+        elif cls is None:
             record.error = "unknown path"
             response = http_response(404, f"Not Found: {path} (paths: {', '.join(ROUTES)})\n")
-        elif faults.refuse:
-            record.error = "refused (fault)"
+        elif faults.refuse or in_outage:
+            record.error = "refused (outage)" if in_outage else "refused (fault)"
             if path in DEEPGRAM_PATHS:
                 response = deepgram_error(503, "SERVICE_UNAVAILABLE", "Service unavailable.", record.request_id)
             else:
                 response = http_response(503, "Service Unavailable\n")
         else:
             response = cls.check_request(self, record, request, query, faults)
+        if response is not None and faults.outage_s is not None and not in_outage:
+            self.outage(faults.outage_s)
         if response is not None:
             record.status = response.status_code
             record.closed = True
@@ -320,6 +361,7 @@ class EmulatorServer:
         session: Session | None = None
         try:
             session = cls(self, connection, record, faults, query)
+            self._sessions.add(session)
             await session.run()
         except Exception as exc:  # a bug in the emulator: keep serving, but say so
             log.exception("emulator session failed")
@@ -339,6 +381,8 @@ class EmulatorServer:
                 record.close_reason = connection.close_reason or ""
             record.closed_at = time.time()
             record.closed = True
+            if session is not None:
+                self._sessions.discard(session)
             self._write_log(record)
 
     def _write_log(self, record: ConnectionRecord) -> None:

@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from tui_stt import events as ev
-from tui_stt.providers.base import AuthError, Connection, FatalProviderError, ProviderError
+from tui_stt.providers import errors
+from tui_stt.providers.base import Connection, ProviderError
 from tui_stt.providers.options import ASSEMBLYAI_HOSTS
 
 log = logging.getLogger("tui_stt.providers.assemblyai")
 
 MIN_CHUNK_BYTES = 1600  # 50 ms: the service closes with 3007 below this
 MAX_CHUNK_BYTES = 32000  # 1000 ms
-AUTH_CODES = (401, 403, 1008)
-FATAL_CODES = (400, 3006, 3009)
 
 
 def _make_client_class():
@@ -72,6 +71,10 @@ class AssemblyAIConnection(Connection):
         self._close_code: int | None = None
         self._close_reason = ""
 
+    def set_offset(self, seconds: float) -> None:
+        super().set_offset(seconds)
+        self.covered_until = seconds
+
     def _params(self) -> Any:
         from assemblyai.streaming.v3 import Encoding, StreamingParameters
 
@@ -105,7 +108,7 @@ class AssemblyAIConnection(Connection):
         try:
             await client.connect(self._params())
         except Exception as exc:  # noqa: BLE001 - the SDK reports most failures through on_error
-            raise ProviderError(f"cannot connect to {self.url}: {exc}") from None
+            raise errors.from_exception("AssemblyAI", self.url, exc) from None
         if self._open_error is not None:
             with contextlib.suppress(Exception):
                 await client.disconnect(terminate=False)
@@ -153,6 +156,7 @@ class AssemblyAIConnection(Connection):
 
     def _on_termination(self, _client: Any, event: Any) -> None:
         self._terminated = True
+        self.completed = True  # the server processed every byte it got
         log.info("assemblyai: terminated after %s s of audio", getattr(event, "audio_duration_seconds", None))
 
     def _on_warning(self, _client: Any, event: Any) -> None:
@@ -161,12 +165,17 @@ class AssemblyAIConnection(Connection):
     def _on_error(self, _client: Any, error: Any) -> None:
         code = getattr(error, "code", None)
         message = str(getattr(error, "message", None) or error)
-        if code in AUTH_CODES:
-            err: ProviderError = AuthError(f"AssemblyAI refused the API key: {message}", code=code)
-        elif code in FATAL_CODES:
-            err = FatalProviderError(f"AssemblyAI refused the session: {message}", code=code)
+        tls = errors.tls_problem(error) if isinstance(error, BaseException) else None
+        if tls is None and "CERTIFICATE_VERIFY_FAILED" in message:
+            tls = message
+        err: ProviderError
+        if tls is not None:
+            err = errors.FatalProviderError(f"AssemblyAI: the TLS certificate of {self.url} is not trusted ({tls})",
+                                            code="tls")
+        elif isinstance(code, int) and 400 <= code < 600:
+            err = errors.from_http("AssemblyAI", code, message)
         else:
-            err = ProviderError(message, code=code)
+            err = errors.from_close("AssemblyAI", code, message)
         if not self._began.is_set() and self._open_error is None:
             self._open_error = err
         self.emit(ev.Error(self.product, message, code=code))

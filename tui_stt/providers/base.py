@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,12 +67,15 @@ class ConnectionConfig:
     options: Mapping[str, Any]
     api_key: str | None
     base_url: str | None  # None: the provider's default host
-    time_offset: float = 0.0  # session seconds of this connection's first audio byte
+    time_offset: float = 0.0  # session seconds of this connection's first audio byte (set_offset() after open)
     finish_timeout: float = 5.0  # bounded grace for the last results on finish()
+    flush: bool = True  # finish with Finalize / ForceEndTurn first (False once a far end refused it)
 
 
 class Connection(ABC):
     product: str = ""
+    send_timeout: float | None = 10.0  # a send blocked this long means the far end stopped reading
+    watch_liveness = True  # the session treats long silence from the server during speech as a stall
 
     def __init__(self, config: ConnectionConfig, emit: ev.Emit) -> None:
         self.config = config
@@ -81,6 +85,17 @@ class Connection(ABC):
         self.bytes_sent = 0
         self._closed = asyncio.Event()
         self.close_info = CloseInfo()
+        self.flush_refused = False  # the far end refused Finalize / ForceEndTurn (set by finish())
+        # finish() ended with the far end saying it processed every byte it got (Metadata after CloseStream,
+        # Termination, a clean close after CloseStream, the local decoder done): all sent audio is covered
+        self.completed = False
+        self.opened_at = time.monotonic()
+
+    def set_offset(self, seconds: float) -> None:
+        """Session seconds of the first audio byte this connection will get. The session calls it right
+        after ``open()`` (and before any audio), once the replay point is known."""
+        self.offset = seconds
+        self.opened_at = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------------
     @abstractmethod
@@ -158,25 +173,13 @@ def is_loopback(host: str | None) -> bool:
 def check_url(url: str, *, allow_insecure: bool = False, flag: str = "--allow-insecure") -> str:
     """Normalise a user-given base URL and refuse plaintext ws:// to a remote host (the key would leak).
 
-    Returns the URL without a trailing slash (both SDKs append their path verbatim).
+    Returns the URL without a trailing slash (both SDKs append their path verbatim). The checks live in
+    ``tui_stt.urls`` (user-info, schemes, ports ...); here a refusal is a fatal provider error.
     """
-    from urllib.parse import urlsplit
+    from tui_stt.urls import UrlError
+    from tui_stt.urls import check_url as _check
 
-    text = url.strip().rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise FatalProviderError(f"invalid URL {url!r}: use ws://HOST:PORT or wss://HOST")
-    if parts.scheme == "ws" and not is_loopback(parts.hostname) and not allow_insecure:
-        raise FatalProviderError(
-            f"refusing unencrypted ws:// to {parts.hostname}: the API key would travel in clear text; "
-            f"use wss:// or pass {flag}"
-        )
-    return text
-
-
-def redact(text: str, secrets: list[str | None]) -> str:
-    """Replace any secret that appears in ``text`` (defence in depth for error texts from libraries)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[REDACTED]")
-    return text
+    try:
+        return _check(url, allow_insecure=allow_insecure, flag=flag)
+    except UrlError as exc:
+        raise FatalProviderError(str(exc)) from None

@@ -16,12 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tui_stt import events as ev
-from tui_stt.providers.base import (
-    AuthError,
-    Connection,
-    FatalProviderError,
-    ProviderError,
-)
+from tui_stt.providers import errors
+from tui_stt.providers.base import Connection, ProviderError
 
 log = logging.getLogger("tui_stt.providers.deepgram")
 
@@ -57,8 +53,16 @@ class _DeepgramConnection(Connection):
         self._conn: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._finishing = False
+        self._flushing = False  # Finalize / ForceEndTurn sent, answer not yet in
         self.covered_until = self.offset
         self.request_id: str | None = None
+        # the server's latest not-yet-final text: (text, words, start, end, turn index); committed at a
+        # finish whose far end closes without finals (a compatible server, CloseStream on Flux)
+        self._open_text: tuple[str, tuple[ev.Word, ...], float, float, int] | None = None
+
+    def set_offset(self, seconds: float) -> None:
+        super().set_offset(seconds)
+        self.covered_until = seconds
 
     # -- connect ---------------------------------------------------------------------------------
     def _connect_kwargs(self) -> dict[str, Any]:
@@ -81,20 +85,14 @@ class _DeepgramConnection(Connection):
                 timeout=15.0,
             )
         except ApiError as exc:
-            await self._stack.aclose()
-            status = exc.status_code
-            detail = _dg_error(exc)
-            if status in (401, 403):
-                raise AuthError(f"Deepgram refused the API key (HTTP {status}){detail}", code=status) from None
-            if status == 400:
-                raise FatalProviderError(f"Deepgram refused the request (HTTP 400){detail}", code=400) from None
-            raise ProviderError(f"Deepgram handshake failed (HTTP {status}){detail}", code=status) from None
-        except (OSError, asyncio.TimeoutError) as exc:
-            await self._stack.aclose()
-            raise ProviderError(f"cannot connect to {self.url}: {exc.__class__.__name__}: {exc}") from None
-        except Exception as exc:  # websockets handshake errors, bad URLs, ...
-            await self._stack.aclose()
-            raise ProviderError(f"cannot connect to {self.url}: {exc}") from None
+            await self._close_stack()
+            raise errors.from_http("Deepgram", exc.status_code, _dg_error(exc)) from None
+        except asyncio.TimeoutError:
+            await self._close_stack()
+            raise ProviderError(f"cannot connect to {self.url}: no answer within 15 s") from None
+        except Exception as exc:  # TLS, refused connections, websockets handshake errors, bad URLs, ...
+            await self._close_stack()
+            raise errors.from_exception("Deepgram", self.url, exc) from None
         ws = getattr(self._conn, "_websocket", None)
         headers = getattr(ws, "response_headers", None)
         if headers is not None:
@@ -102,8 +100,36 @@ class _DeepgramConnection(Connection):
         self._reader = asyncio.create_task(self._read_loop(), name=f"{self.product}-reader")
         self._opened()
 
+    async def _close_stack(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._stack.aclose(), 3.0)
+
     def _opened(self) -> None:
         self.emit(ev.Opened(self.product, url=self.url, request_id=self.request_id))
+
+    def _server_error(self, text: str, code: Any) -> None:
+        """An Error frame. While a flush (Finalize / ForceEndTurn) waits for its answer, it is the refusal."""
+        self.emit(ev.Error(self.product, text, code=code))
+        if self._flushing:
+            self.flush_refused = True
+            self._flush_answered()
+
+    def _flush_answered(self) -> None:
+        raise NotImplementedError
+
+    def _commit_open_text(self, trigger: str) -> None:
+        """The far end closed without finals: its latest interim / update text is the best there is."""
+        pending, self._open_text = self._open_text, None
+        if pending is None:
+            return
+        text, words, start, end, turn_index = pending
+        if not text or end <= self.covered_until:
+            return
+        self.covered_until = end
+        turn = ev.Turn(text=text, start=words[0].start if words else start, end=words[-1].end if words else end,
+                       product=self.product, words=words, turn_index=turn_index, end_of_turn=True, trigger=trigger)
+        self.emit(ev.Committed(self.product, turn=turn, covered_until=end))
+        self.emit(ev.TurnEnded(self.product, turn_index=turn_index, at=end, trigger=trigger))
 
     def _audio_pending(self) -> bool:
         """Audio was sent that no final result has covered yet (more than 50 ms of it)."""
@@ -142,11 +168,18 @@ class _DeepgramConnection(Connection):
 
     def _on_socket_closed(self, code: int | None, reason: str) -> None:
         if code in OK_CLOSE_CODES or (self._finishing and code == 1000):
+            if self._finishing:
+                # closed cleanly after CloseStream: what the server has not finalized is its last word
+                # (Flux sends no EndOfTurn after CloseStream; a compatible server may send no final),
+                # and it has processed every byte it got
+                self._commit_open_text("close")
+                self.completed = True
             self.mark_closed(code, reason)
             return
-        message = reason or f"connection closed with code {code}"
-        err = ProviderError(message, code=code)
-        self.emit(ev.Error(self.product, message, code=code))
+        if self._flushing and code is not None and 4000 <= code < 5000:
+            self.flush_refused = True  # a compatible server that does not know Finalize / ForceEndTurn
+        err = errors.from_close("Deepgram", code, reason)
+        self.emit(ev.Error(self.product, err.message, code=code))
         self.mark_closed(code, reason, err, clean=False)
 
     def _handle(self, msg: Any) -> None:
@@ -237,7 +270,7 @@ class NovaConnection(_DeepgramConnection):
             self._configured(False, f"{_get(msg, 'code')}: {_get(msg, 'description')}")
         elif kind == "Error":
             text = _get(msg, "description") or _get(msg, "message") or "error"
-            self.emit(ev.Error(self.product, str(text), code=_get(msg, "variant") or _get(msg, "code")))
+            self._server_error(str(text), _get(msg, "variant") or _get(msg, "code"))
         elif kind == "Metadata":
             log.info("nova-3 metadata: request %s, %s s", _get(msg, "request_id"), _get(msg, "duration"))
 
@@ -261,11 +294,14 @@ class NovaConnection(_DeepgramConnection):
         )
         if not is_final:
             if text:
+                self._open_text = (text, words, self.t(start), self.t(start + duration), self.turn_index)
                 self.emit(ev.Partial(self.product, text, start=self.t(start), end=self.t(start + duration),
                                      words=words))
             return
         covered = self.t(start + duration)
         self.covered_until = max(self.covered_until, covered)
+        if self._open_text is not None and self._open_text[3] <= covered + 1e-6:
+            self._open_text = None
         if text:
             speakers = {w.speaker for w in words if w.speaker is not None}
             turn = ev.Turn(
@@ -292,6 +328,9 @@ class NovaConnection(_DeepgramConnection):
         self.turn_index += 1
         self._turn_has_text = False
 
+    def _flush_answered(self) -> None:
+        self._finalized.set()
+
     def _configured(self, ok: bool, detail: str) -> None:
         changes, self._pending_configure = self._pending_configure or {}, None
         self.emit(ev.Configured(self.product, changes=changes, how="in-session", ok=ok, detail=detail))
@@ -310,14 +349,18 @@ class NovaConnection(_DeepgramConnection):
         await self._send_json(payload)
 
     async def finish(self) -> None:
-        """Finalize, wait (bounded) for the from_finalize result, CloseStream, wait for the close."""
+        """Finalize (unless this far end refused it before), wait (bounded) for the from_finalize result,
+        CloseStream, wait for the close. A refused Finalize (Error frame, or a 4xxx close) is noted in
+        ``flush_refused``; a far end that closes without finals leaves its last interim committed."""
         timeout = self.config.finish_timeout
         try:
-            if not self.closed and self._audio_pending():
+            if not self.closed and self.config.flush and self._audio_pending():
                 self._finalized.clear()
+                self._flushing = True
                 await self._send_json({"type": "Finalize"})
                 with contextlib.suppress(asyncio.TimeoutError):
                     await self.wait_or_closed(self._finalized, timeout)
+                self._flushing = False
             if not self.closed:
                 self._finishing = True
                 await self._send_json({"type": "CloseStream"})
@@ -327,6 +370,7 @@ class NovaConnection(_DeepgramConnection):
             log.info("nova-3 finish: %s", exc)
             self.mark_closed(exc.code if isinstance(exc.code, int) else 1006, exc.message, exc, clean=False)
         finally:
+            self._flushing = False
             await self.abort()
 
 
@@ -376,7 +420,7 @@ class FluxConnection(_DeepgramConnection):
         elif kind == "Warning":
             self.emit(ev.Warning(self.product, str(_get(msg, "description") or ""), code=_get(msg, "code")))
         elif kind == "Error":
-            self.emit(ev.Error(self.product, str(_get(msg, "description") or "error"), code=_get(msg, "code")))
+            self._server_error(str(_get(msg, "description") or "error"), _get(msg, "code"))
 
     def _turn_info(self, msg: Any) -> None:
         event = str(_get(msg, "event") or "")
@@ -391,6 +435,10 @@ class FluxConnection(_DeepgramConnection):
             for w in (_get(msg, "words") or [])
         )
         turn_index = int(_get(msg, "turn_index") or 0)
+        if event in ("StartOfTurn", "Update", "TurnResumed", "EagerEndOfTurn") and text:
+            self._open_text = (text, words, w_start, w_end, turn_index)
+        elif event == "EndOfTurn":
+            self._open_text = None
         if event in ("StartOfTurn", "Update", "TurnResumed"):
             self._turn_open = True
             if event == "StartOfTurn":
@@ -419,6 +467,9 @@ class FluxConnection(_DeepgramConnection):
         changes, self._pending_configure = self._pending_configure or {}, None
         self.emit(ev.Configured(self.product, changes=changes, how="in-session", ok=ok, detail=detail))
 
+    def _flush_answered(self) -> None:
+        self._turn_done.set()
+
     async def configure(self, changes: Mapping[str, Any]) -> None:
         payload: dict[str, Any] = {"type": "Configure"}
         thresholds = {k: changes[k] for k in ("eot_threshold", "eager_eot_threshold", "eot_timeout_ms")
@@ -437,10 +488,12 @@ class FluxConnection(_DeepgramConnection):
         try:
             # a turn may be open that the server has not announced yet (audio sent in a burst): force its
             # end whenever audio was sent after the last EndOfTurn
-            if not self.closed and (self._turn_open or self._audio_pending()):
+            if not self.closed and self.config.flush and (self._turn_open or self._audio_pending()):
                 self._turn_done.clear()
+                self._flushing = True
                 await self._send_json({"type": "ForceEndTurn"})
                 await self.wait_or_closed(self._turn_done, timeout)
+                self._flushing = False
             if not self.closed:
                 self._finishing = True
                 await self._send_json({"type": "CloseStream"})
@@ -449,6 +502,7 @@ class FluxConnection(_DeepgramConnection):
             log.info("flux finish: %s", exc)
             self.mark_closed(exc.code if isinstance(exc.code, int) else 1006, exc.message, exc, clean=False)
         finally:
+            self._flushing = False
             await self.abort()
 
 
@@ -460,5 +514,5 @@ def _dg_error(exc: Any) -> str:
         with contextlib.suppress(Exception):
             text = headers.get("dg-error")
             if text:
-                return f": {text}"
+                return str(text)
     return ""

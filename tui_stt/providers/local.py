@@ -318,6 +318,9 @@ class LocalConnection(Connection):
     """Offline Moonshine transcription behind the ``Connection`` interface (see the module docstring)."""
 
     product = "local"
+    send_timeout = None  # a send waits for the decoder (back-pressure), never for a network
+    watch_liveness = False
+    MAX_QUEUED_COMMITS = 2  # send() waits while this many closed segments wait for their decode
 
     def __init__(self, config: ConnectionConfig, emit: ev.Emit) -> None:
         super().__init__(config, emit)
@@ -332,6 +335,7 @@ class LocalConnection(Connection):
         self._recognizer: local_model.LoadedRecognizer | None = None
         self._threads_wanted = int(opts["threads"])
         self._jobs: list[asyncio.Future[None]] = []
+        self._commit_jobs: list[asyncio.Future[None]] = []
         self._inflight = 0  # jobs submitted and not yet delivered (loop thread only)
         self._last_decode_s = 0.0
         self._partial_seg = -1
@@ -378,6 +382,13 @@ class LocalConnection(Connection):
             else:
                 self._submit_commit(item)
         self._maybe_partial()
+        # back-pressure: audio faster than the decoder (a file at --speed max) waits here, so the
+        # session holds a bounded amount and commits keep coming instead of a growing queue
+        while True:
+            self._commit_jobs = [j for j in self._commit_jobs if not j.done()]
+            if len(self._commit_jobs) < self.MAX_QUEUED_COMMITS or self.closed or self._aborted:
+                break
+            await asyncio.wait({self._commit_jobs[0]})
 
     async def configure(self, changes: Mapping[str, Any]) -> None:
         for name, raw in changes.items():
@@ -410,6 +421,7 @@ class LocalConnection(Connection):
                 self._aborted = True
                 self.emit(ev.Warning(self.product, f"local decoding did not finish within {timeout:.0f} s; "
                                                    "the last segment is lost", code="finish_timeout"))
+        self.completed = not self._aborted
         self._shutdown()
         self.mark_closed(1000, "finished")
 
@@ -447,6 +459,8 @@ class LocalConnection(Connection):
         future = asyncio.wrap_future(self._executor.submit(self._work, job), loop=self._loop)
         self._jobs = [j for j in self._jobs if not j.done()]
         self._jobs.append(future)
+        if job.kind == "commit":
+            self._commit_jobs.append(future)
 
     def _submit_commit(self, seg: Segment) -> None:
         pad = 0 if seg.ends_in_silence else int(PAD_S * RATE)

@@ -8,6 +8,7 @@ before anything connects, with a message that names the option and its allowed r
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +60,12 @@ class OptionSpec:
         return "text" + off
 
     def parse(self, raw: Any, product: str = "") -> Any:
-        """Turn a raw value (from TOML, the CLI or a form field) into a checked value."""
+        """Turn a raw value (from TOML, the CLI or a form field) into a checked value.
+
+        Raises ``OptionError`` (one line naming the option, the value and what is allowed) for anything
+        else: a wrong type (a list where a number goes, a number where a list goes, a table, a date...),
+        inf, nan, a number too large for any range, true/false where a number goes.
+        """
         if raw is None or (isinstance(raw, str) and raw.strip() == "" and self.type not in ("list", "str")):
             if self.optional:
                 return None
@@ -69,38 +75,61 @@ class OptionSpec:
                 return raw
             if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
                 return raw.strip().lower() in _TRUE
-            raise OptionError(product, self.name, f"{raw!r} is not {self.allowed()}")
+            raise self._bad(raw, product)
         if self.type in ("int", "float"):
-            value: float
-            try:
-                if isinstance(raw, bool):
-                    raise ValueError
-                value = float(raw) if not isinstance(raw, (int, float)) else raw
-                if self.type == "int":
-                    if float(value) != int(float(value)):
-                        raise ValueError
-                    value = int(float(value))
-                else:
-                    value = float(value)
-                if math.isnan(value) or math.isinf(value):
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise OptionError(product, self.name, f"{raw!r} is not {self.allowed()}") from None
-            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-                raise OptionError(product, self.name, f"{_fmt(value)} is out of range: {self.allowed()}")
-            return value
+            return self._parse_number(raw, product)
         if self.type == "choice":
-            text = str(raw).strip()
-            if text not in self.choices:
-                raise OptionError(product, self.name, f"{text!r} is not {self.allowed()}")
-            return text
+            if not isinstance(raw, str) or raw.strip() not in self.choices:
+                raise self._bad(raw.strip() if isinstance(raw, str) else raw, product)
+            return raw.strip()
         if self.type == "list":
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
-            return [str(i).strip() for i in items if str(i).strip()]
-        text = str(raw).strip()
+            if isinstance(raw, str):
+                items: list[Any] = raw.split(",")
+            elif isinstance(raw, (list, tuple)) and all(isinstance(i, str) for i in raw):
+                items = list(raw)
+            else:
+                raise self._bad(raw, product)
+            return [i.strip() for i in items if i.strip()]
+        if not isinstance(raw, str):
+            raise self._bad(raw, product)
+        text = raw.strip()
         if not text and self.optional:
             return None
         return text
+
+    def _bad(self, raw: Any, product: str) -> OptionError:
+        return OptionError(product, self.name, f"{show_value(raw)} is not {self.allowed()}")
+
+    def _parse_number(self, raw: Any, product: str) -> int | float:
+        number: int | float
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise self._bad(raw, product)
+        if isinstance(raw, str):
+            text = raw.strip()
+            try:
+                number = int(text) if self.type == "int" else float(text)
+            except ValueError:
+                try:
+                    number = float(text)
+                except ValueError:
+                    raise self._bad(raw, product) from None
+        else:
+            number = raw
+        if isinstance(number, float) and not math.isfinite(number):
+            raise self._bad(raw, product)
+        if self.type == "int" and isinstance(number, float) and not number.is_integer():
+            raise self._bad(raw, product)
+        if self.type == "float" and isinstance(number, int):
+            try:
+                number = float(number)
+            except OverflowError:
+                raise self._out_of_range(number, product) from None
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise self._out_of_range(number, product)
+        return int(number) if self.type == "int" else number
+
+    def _out_of_range(self, number: float, product: str) -> OptionError:
+        return OptionError(product, self.name, f"{show_value(number)} is out of range: {self.allowed()}")
 
     def format(self, value: Any) -> str:
         """The value as the user types it (inverse of ``parse``)."""
@@ -115,6 +144,49 @@ class OptionSpec:
 
 def _fmt(value: float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class _ShortRepr(reprlib.Repr):
+    """``repr`` cut short for messages: long text, deep lists and tables, and huge numbers stay one short line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = 60
+        self.maxother = 60
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = 5
+        self.maxlevel = 3
+
+    def repr_int(self, x: int, level: int) -> str:
+        return _show_int(x)
+
+    def repr_str(self, x: str, level: int) -> str:
+        return repr(x) if len(x) <= self.maxstring else repr(x[: self.maxstring - 10]) + "..."
+
+
+def _show_int(value: int) -> str:
+    if -10**15 < value < 10**15:
+        return str(value)
+    digits = max(1, round(value.bit_length() * math.log10(2)))
+    return f"{'a negative' if value < 0 else 'a'} number of about {digits} digits"
+
+
+_SHORT = _ShortRepr()
+_SHOWN_MAX = 120
+
+
+def show_value(value: Any) -> str:
+    """``value`` for a one-line message: ``repr`` with long text, big tables and huge numbers cut short."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return _show_int(value)
+    if isinstance(value, float):
+        return _fmt(value)
+    try:
+        text = _SHORT.repr(value)
+    except Exception:  # noqa: BLE001 - a value from a file must never break the message about it
+        return f"a {type(value).__name__}"
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
 @dataclass(frozen=True)
