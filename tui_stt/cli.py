@@ -41,8 +41,13 @@ examples:
   tui-stt --headless --product nova-3 --input talk.wav --format jsonl > talk.jsonl
   python -m tui_stt.emulators --port 8765 & tui-stt --deepgram-url ws://127.0.0.1:8765
 
-exit status: 0 done; 1 a missing or refused key, or an unusable input; 2 a bad command-line value (one line
-on stderr names it); 130 interrupted.
+stopping: the first Ctrl+C, SIGTERM or SIGHUP finishes gracefully (the provider flushes; at most ~5 s);
+a second one stops at once.
+
+exit status (headless): 0 everything captured was transcribed; 1 the session failed (a missing or refused
+key, an unusable input, an outage that outlasted recovery); 2 a bad command-line value (one line on stderr
+names it); 3 the session ended but some audio was not transcribed (each gap is on stderr and in the
+journal); 130 stopped at once by a second interrupt.
 """
 
 

@@ -3,8 +3,9 @@
 ``random_plan`` draws faults per connection index (seeded): abrupt closes after some audio (Deepgram 1006 /
 1011, AssemblyAI 1006 / 3005), closes on the wall clock (they can land while the session finishes), delayed
 replies, a malformed frame, a refused handshake (503), and in some sessions a 401 on the reconnect.
-``run_faulty`` streams the file at full speed (``FileSource(speed=None)``) and records what each connection
-was opened with, so the emulator's per-connection audio can be checked byte for byte against the file.
+``run_faulty`` streams the file at full speed (``FileSource(speed=None)``) with the session's real backoff
+(0.25 s doubling, with jitter) and keeps every connection, so that the emulator's per-connection audio can be
+checked byte for byte against the file at the offset each connection really started at.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from tui_stt import events as ev
 from tui_stt.audio.sources import AudioChunk, FileSource
-from tui_stt.emulators import EmulatorServer, Faults
+from tui_stt.emulators import EmulatorServer, Faults, Script
 from tui_stt.providers.base import Connection, ConnectionConfig
 from tui_stt.providers.registry import make_connection
 from tui_stt.session import SessionConfig, StreamSession
@@ -100,12 +101,21 @@ class TimedFileSource(FileSource):
 class Outcome:
     session: StreamSession
     events: list[ev.Event]
-    offsets: list[float]  # time_offset of each connection attempt, in order
+    conns: list[Connection]  # every connection attempt, in order (failed opens included)
     source: TimedFileSource
     server: EmulatorServer
     elapsed: float
     stopped_at: float | None = None  # when session.stop() was called, if it was
     committed: list[str] = field(default_factory=list)
+
+    @property
+    def offsets(self) -> list[float]:
+        """Session seconds where each connection's audio starts (set after it opened)."""
+        return [c.offset for c in self.conns]
+
+    @property
+    def gaps(self) -> list[ev.Gap]:
+        return [e for e in self.events if isinstance(e, ev.Gap)]
 
     @property
     def ended(self) -> list[ev.Ended]:
@@ -134,18 +144,24 @@ class Outcome:
 
 
 async def run_faulty(server: EmulatorServer, product: str, wav: Path, *, timeout: float = 30.0,
-                     speed: float | None = None, journal: Any = None, stop_after: float | None = None) -> Outcome:
-    """Stream ``wav`` through a session against ``server``; ``stop_after`` seconds in, call ``stop()``."""
+                     speed: float | None = None, journal: Any = None, stop_after: float | None = None,
+                     live: bool = False, vad: bool = False, **config_kw: Any) -> Outcome:
+    """Stream ``wav`` through a session against ``server``; ``stop_after`` seconds in, call ``stop()``.
+
+    ``live``: the file behaves like a microphone (it cannot wait). ``config_kw`` go to ``SessionConfig``.
+    """
     events: list[ev.Event] = []
-    offsets: list[float] = []
+    conns: list[Connection] = []
 
     def factory(config: ConnectionConfig, emit: ev.Emit) -> Connection:
-        offsets.append(config.time_offset)
-        return make_connection(config, emit)
+        conn = make_connection(config, emit)
+        conns.append(conn)
+        return conn
 
-    config = SessionConfig(product=product, api_key="fault-test-key", base_url=server.url, backoff=(0.01, 0.05),
-                           finish_timeout=2.0)
-    source = TimedFileSource(wav, speed=speed)
+    config_kw.setdefault("finish_timeout", 2.0)
+    config = SessionConfig(product=product, api_key=config_kw.pop("api_key", "fault-test-key"),
+                           base_url=server.url, **config_kw)
+    source = TimedFileSource(wav, speed=speed, live=live, vad=vad)
     session = StreamSession(config, source, events.append, journal=journal, connection_factory=factory)
     stopped: list[float] = []
 
@@ -161,7 +177,7 @@ async def run_faulty(server: EmulatorServer, product: str, wav: Path, *, timeout
     finally:
         if timer is not None:
             timer.cancel()
-    out = Outcome(session, events, offsets, source, server, time.monotonic() - t0,
+    out = Outcome(session, events, conns, source, server, time.monotonic() - t0,
                   stopped_at=stopped[0] if stopped else None)
     out.committed = [e.turn.text for e in events if isinstance(e, ev.Committed)]
     return out
@@ -199,3 +215,74 @@ def words(texts: list[str]) -> list[str]:
 def last_fatal(events: list[ev.Event]) -> Any:
     """The session's own fatal error (emitted once, right before ``Ended``)."""
     return next((e for e in reversed(events) if isinstance(e, ev.Error) and e.fatal), None)
+
+
+def long_fixture(folder: Path, source: Script, repeats: int) -> tuple[Path, Script]:
+    """``source`` repeated ``repeats`` times as one WAV with its script, each repetition made unique.
+
+    Repetition k is scaled by ``1 - 0.004 k`` (so the emulator aligns it unambiguously) and the first word of
+    each of its utterances is tagged with ``k`` ("A3 cold wind ..."), so a lost or repeated sentence shows in
+    the text. Returns the WAV and the script loaded from its JSON.
+    """
+    import json
+    import wave
+
+    import numpy as np
+
+    base = np.frombuffer(source.pcm, dtype=np.int16)
+    duration = len(base) / 16000
+    parts = [np.round(base.astype(np.float64) * (1 - 0.004 * k)).astype(np.int16) for k in range(repeats)]
+    folder.mkdir(parents=True, exist_ok=True)
+    wav = folder / f"{source.path.stem}_x{repeats}.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.concatenate(parts).tobytes())
+    utterances = []
+    for k in range(repeats):
+        off = k * duration
+        for u in source.utterances:
+            words = [{"text": (w.text + str(k)) if i == 0 else w.text, "start": round(w.start + off, 3),
+                      "end": round(w.end + off, 3)} for i, w in enumerate(u.words)]
+            utterances.append({"text": " ".join(w["text"] for w in words), "start": words[0]["start"],
+                               "end": words[-1]["end"], "words": words})
+    doc = {"audio": wav.name, "sample_rate": 16000, "channels": 1, "duration": round(duration * repeats, 3),
+           "utterances": utterances}
+    path = wav.with_suffix(".json")
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return wav, Script.load(path)
+
+
+def words_once(outcome: Outcome, script: Script, *, slack: float = 0.15) -> list[str]:
+    """Problems with "every word once": each script word whose audio lies outside every reported gap must be
+    committed exactly once (matched by text and time), a word touching a gap at most once, and no committed
+    word may be unmatched. Needs word times (Nova-3, AssemblyAI, Flux with word times)."""
+    import re
+
+    def norm(text: str) -> str:
+        return re.sub(r"[^\w]", "", text.lower())
+
+    expected = [(norm(w.text), w.start, w.end) for u in script.utterances for w in u.words]
+    counts = [0] * len(expected)
+    problems: list[str] = []
+    for e in outcome.events:
+        if not isinstance(e, ev.Committed):
+            continue
+        for w in e.turn.words:
+            text, mid = norm(w.text), (w.start + w.end) / 2
+            best = None
+            for i, (t, s, en) in enumerate(expected):
+                if t == text and s - slack <= mid <= en + slack:
+                    best = i
+                    break
+            if best is None:
+                problems.append(f"committed {w.text!r} at {w.start:.2f}-{w.end:.2f}s matches no script word")
+            else:
+                counts[best] += 1
+    gaps = outcome.gaps
+    for (text, s, en), n in zip(expected, counts, strict=True):
+        touches = any(g.start - slack < en and s < g.end + slack for g in gaps)
+        if n > 1 or (n == 0 and not touches):
+            problems.append(f"{text!r} at {s:.2f}-{en:.2f}s committed {n} times" + (" (in a gap)" if touches else ""))
+    return problems

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 
 from tui_stt.journal import read_journal
@@ -233,3 +237,136 @@ async def test_m_pauses_the_input_and_keeps_the_connection_alive(emulator, tmp_p
         assert app.status.state == "streaming" and not app.session.paused
         assert isinstance(app.session.connection, NovaConnection)
         await pilot.press("q")
+
+
+async def test_a_gap_is_marked_in_the_transcript_the_events_and_the_saved_file(tmp_path: Path) -> None:
+    from tui_stt import events as ev
+
+    app = build_app(make_run(tmp_path), autostart=False)
+    notes: list[tuple[str, str]] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        notify = app.notify
+
+        def spy(message, *args, **kwargs):
+            notes.append((str(message), kwargs.get("severity", "information")))
+            return notify(message, *args, **kwargs)
+
+        app.notify = spy  # type: ignore[method-assign]
+
+        def emit(event: ev.Event) -> None:
+            app._emit(event, app.session_id)  # the path every session event takes
+
+        def commit(text: str, start: float, end: float, index: int) -> None:
+            turn = ev.Turn(text=text, start=start, end=end, product="nova-3", turn_index=index)
+            emit(ev.Committed("nova-3", turn=turn, covered_until=end))
+
+        commit("A cold wind blew across the hills.", 0.5, 2.3, 0)
+        emit(ev.Gap("nova-3", start=2.5, end=8.7, reason="the server did not finalize it"))
+        commit("Birds sang in the tall green trees.", 9.0, 10.9, 1)
+        await wait_until(pilot, lambda: len(app.transcript) == 2, what="two turns")
+        marker = "[… 6.2 s not transcribed (the server did not finalize it) …]"
+        lines = screen_text(app).splitlines()
+        assert [i for i, line in enumerate(lines) if "A cold wind" in line or marker in line or "Birds" in line] \
+            == [0, 1, 2], lines
+        assert lines[1] == f"[00:00:02] {marker}"
+        assert len(app.transcript.gaps) == 1 and app.transcript.gaps[0].seconds == pytest.approx(6.2)
+        # the events pane: a warning line; a notification too
+        gap_lines = [e for e in app.events_log.entries if "not transcribed" in e.plain]
+        assert len(gap_lines) == 1 and "6.2s of audio not transcribed" in gap_lines[0].plain
+        assert any(span.style == "yellow" for span in gap_lines[0].spans)
+        assert any("6.2 s not transcribed" in text and severity == "warning" for text, severity in notes)
+        # ctrl+s: the saved file marks the gap at its place
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.saved_paths, what="a saved file")
+        saved = [line for line in app.saved_paths[0].read_text().splitlines() if line.strip()]
+        assert saved == ["A cold wind blew across the hills.", marker, "Birds sang in the tall green trees."]
+        # a gap reported late (before text already shown) is drawn at its place, not at the end
+        emit(ev.Gap("nova-3", start=0.0, end=0.4, reason="dropped"))
+        await wait_until(pilot, lambda: len(app.transcript.gaps) == 2)
+        lines = screen_text(app).splitlines()
+        assert "0.4 s not transcribed (dropped)" in lines[0] and "A cold wind" in lines[1] and marker in lines[2]
+        # the session's state is on the status line; in the events pane only "recovering"
+        before = len(app.events_log.lines_text)
+        emit(ev.StateChanged("nova-3", state="recovering", detail="connection closed (1011)"))
+        await wait_until(pilot, lambda: app.status.state == "recovering", what="recovering on the status line")
+        emit(ev.StateChanged("nova-3", state="streaming"))
+        await wait_until(pilot, lambda: app.status.state == "streaming", what="streaming on the status line")
+        emit(ev.StateChanged("nova-3", state="finishing"))
+        await wait_until(pilot, lambda: app.status.state == "finishing")
+        emit(ev.StateChanged("nova-3", state="ended"))
+        await wait_until(pilot, lambda: app.status.state == "idle")
+        assert app.events_log.lines_text[before:] == ["state: recovering (connection closed (1011))"]
+
+
+class StuckSession:
+    """Stands in for a session whose graceful stop never finishes (only ``abort`` ends it)."""
+
+    def __init__(self, grace: float = 0.3) -> None:
+        from tui_stt.session import SessionConfig
+
+        self.config = SessionConfig(product="nova-3", stop_grace_s=grace)
+        self.paused = False
+        self.calls: list[tuple[str, float]] = []
+        self.done = asyncio.Event()
+
+    def stop(self) -> None:
+        self.calls.append(("stop", asyncio.get_running_loop().time()))
+
+    def abort(self) -> None:
+        self.calls.append(("abort", asyncio.get_running_loop().time()))
+        self.done.set()
+
+    def attach(self, app) -> None:
+        async def run() -> None:
+            await self.done.wait()
+
+        app.session = self
+        app.session_worker = app.run_worker(run(), group="session", exit_on_error=False)
+
+
+async def test_stop_session_waits_the_session_grace_then_aborts(tmp_path: Path) -> None:
+    """``stop_session`` gives the session its own stop grace plus 2 s, then aborts it."""
+    app = build_app(make_run(tmp_path), autostart=False)
+    async with app.run_test(size=(100, 30)):
+        session = StuckSession(grace=0.3)
+        session.attach(app)
+        await app.stop_session()
+        assert [name for name, _ in session.calls] == ["stop", "abort"]
+        assert 2.2 <= session.calls[1][1] - session.calls[0][1] < 3.0  # 0.3 s grace + 2 s margin
+
+
+async def test_sigterm_quits_like_q_and_a_second_one_quits_at_once(tmp_path: Path) -> None:
+    """In-process: the handlers are on the app's loop while it runs, and put back afterwards (the pty tests
+    in test_signals.py check the real process and the terminal)."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    app = build_app(make_run(tmp_path), autostart=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        if set(app._signal_handlers) != {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}:
+            pytest.skip("signal handlers need the main thread's loop")
+        session = StuckSession(grace=30.0)
+        session.attach(app)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await wait_until(pilot, lambda: session.calls, what="the graceful stop")
+        await pilot.pause(0.1)
+        assert app.is_running and app.status.state == "stopping"
+        assert any("SIGTERM: quitting" in line for line in app.events_log.lines_text)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await wait_until(pilot, lambda: not app.is_running, timeout=5, what="the app to exit")
+    assert app.return_code == 130 and app.return_value == 130
+    assert [name for name, _ in session.calls] == ["stop", "abort"]
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+async def test_a_settings_save_that_fails_is_said_on_screen(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+    """The settings file has a syntax error: it is never overwritten, and the failed save is shown."""
+    run = make_run(tmp_path, url=emulator.url)
+    bad = tmp_path / "broken.toml"
+    bad.write_text("[app\nproduct = 'nova-3'\n", encoding="utf-8")
+    run.settings.path = bad
+    app = build_app(run, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f")  # cycling the save format saves the settings
+        await pilot.pause()
+        assert any("settings not saved" in line for line in app.events_log.lines_text)
+        assert any("settings not saved" in n.message for n in app._notifications)
+    assert bad.read_text(encoding="utf-8") == "[app\nproduct = 'nova-3'\n"

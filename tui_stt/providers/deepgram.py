@@ -123,6 +123,9 @@ class _DeepgramConnection(Connection):
         if pending is None:
             return
         text, words, start, end, turn_index = pending
+        if words:  # only what lies after the covered point: never a word a final already committed
+            words = tuple(w for w in words if w.start >= self.covered_until - 1e-3)
+            text = " ".join(w.text for w in words)
         if not text or end <= self.covered_until:
             return
         self.covered_until = end
@@ -300,8 +303,8 @@ class NovaConnection(_DeepgramConnection):
             return
         covered = self.t(start + duration)
         self.covered_until = max(self.covered_until, covered)
-        if self._open_text is not None and self._open_text[3] <= covered + 1e-6:
-            self._open_text = None
+        if self._open_text is not None and self._open_text[2] < covered - 1e-6:
+            self._open_text = None  # a final supersedes every interim of the window it closes
         if text:
             speakers = {w.speaker for w in words if w.speaker is not None}
             turn = ev.Turn(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -31,7 +32,17 @@ log = logging.getLogger("tui_stt.ui")
 EVENT_KIND = {
     ev.Opened: "ok", ev.Configured: "ok", ev.Warning: "warning", ev.Error: "error", ev.Reconnecting: "warning",
     ev.Closed: "dim", ev.SpeechStarted: "dim", ev.TurnEnded: "dim", ev.Connecting: "info", ev.Ended: "info",
+    ev.Gap: "warning", ev.StateChanged: "warning",
 }
+
+# the session's state (``tui_stt.session.State``) -> the status line's state text
+SESSION_STATE_TEXT = {
+    "connecting": "connecting", "streaming": "streaming", "recovering": "recovering", "finishing": "finishing",
+    "ended": "idle",
+}
+QUIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name))
+INTERRUPTED = 130  # exit status when a second signal cut the graceful quit short
+STOP_MARGIN_S = 2.0  # stop_session waits the session's own stop grace plus this, then aborts it
 
 
 class TuiSttApp(App[int]):
@@ -72,6 +83,10 @@ class TuiSttApp(App[int]):
         self._level_history: list[float] = []
         self.commit_to_screen: deque[float] = deque(maxlen=10000)  # seconds, event created -> widget updated
         self.save_format = run.save_format
+        self._state_from_session = False  # the session reports StateChanged: it drives the status line
+        self._quit_worker: Worker[None] | None = None  # the graceful quit, once started
+        self._interrupted = False  # a second quit signal: exit at once with INTERRUPTED
+        self._signal_handlers: dict[int, Any] = {}  # signal -> the handler it had before on_mount
         if run.settings.keymap:
             self.set_keymap(dict(run.settings.keymap))
 
@@ -111,10 +126,70 @@ class TuiSttApp(App[int]):
             self.events_log.add(warning, "warning")
             self.notify(warning, severity="warning", timeout=8)
         self.partial.clear()
+        self._install_signal_handlers()
         if self.autostart:
             self.call_after_refresh(self.start_session)  # the first frame first
         else:
             self.events_log.add("press space to start streaming")
+
+    def on_unmount(self) -> None:
+        self._remove_signal_handlers()
+
+    # -- SIGTERM / SIGHUP / SIGINT ---------------------------------------------------------------
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM, SIGHUP and SIGINT quit like ``q`` (the session flushes, the journal is closed and Textual
+        restores the terminal); a second one quits at once, still through Textual's exit, with status 130.
+
+        Textual itself turns ctrl+c into a key (ISIG is off), so SIGINT only comes from ``kill -INT`` (or
+        ``TEXTUAL_ALLOW_SIGNALS``). Handlers need the main thread's loop: elsewhere nothing is installed.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for sig in QUIT_SIGNALS:
+            try:
+                previous = signal.getsignal(sig)
+                loop.add_signal_handler(sig, self._on_quit_signal, sig)
+            except (ValueError, RuntimeError, NotImplementedError, OSError):  # not the main thread, Windows
+                continue
+            self._signal_handlers[sig] = previous
+
+    def _remove_signal_handlers(self) -> None:
+        handlers, self._signal_handlers = self._signal_handlers, {}
+        if not handlers:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        for sig, previous in handlers.items():
+            with contextlib.suppress(Exception):
+                if loop is not None:
+                    loop.remove_signal_handler(sig)
+                signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+
+    def _on_quit_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        if self._quit_worker is None and not self._interrupted:
+            log.info("%s: quitting gracefully", name)
+            self.events_log.add(f"{name}: quitting (send it again to quit at once)", "warning")
+            self._start_quit()
+        else:
+            log.warning("%s during the quit: quitting at once", name)
+            self.quit_now(f"{name} again")
+
+    def quit_now(self, why: str = "interrupted") -> None:
+        """Exit at once with status ``INTERRUPTED``: no flushing (the session reports what it loses as a gap
+        in the journal), but through Textual's exit, so the terminal is restored."""
+        if self._interrupted:
+            return
+        self._interrupted = True
+        self.events_log.add(f"{why}: quitting at once", "warning")
+        session = self.session
+        if session is not None:
+            session.abort()  # the session worker ends (and closes the journal) while Textual shuts down
+        self.exit(INTERRUPTED, return_code=INTERRUPTED)
 
     def on_resize(self, event: Any) -> None:
         self._narrow(event.size.width)
@@ -157,6 +232,7 @@ class TuiSttApp(App[int]):
             self.notify(exc.message, severity="error", timeout=10)
             return
         self.session_id += 1
+        self._state_from_session = False
         self.status.state = "connecting"
         self.session_worker = self._session_worker(config, self.session_id)
 
@@ -209,11 +285,20 @@ class TuiSttApp(App[int]):
         self.events_log.add(f"journal: {journal.path}", "dim")
         return journal
 
-    async def stop_session(self, timeout: float = 8.0) -> None:
-        """Graceful stop: the session flushes (Finalize / ForceEndTurn / Terminate), bounded by ``timeout``."""
+    async def stop_session(self, timeout: float | None = None) -> None:
+        """Graceful stop: the session flushes (Finalize / ForceEndTurn / Terminate), bounded by ``timeout``.
+
+        The session bounds its own graceful stop to ``SessionConfig.stop_grace_s`` and then stops hard, so
+        the default waits that long plus ``STOP_MARGIN_S`` before aborting it from here.
+        """
         worker, session = self.session_worker, self.session
         if worker is None:
             return
+        if timeout is None:
+            from tui_stt.session import SessionConfig
+
+            config = getattr(session, "config", None)
+            timeout = float(getattr(config, "stop_grace_s", SessionConfig.stop_grace_s)) + STOP_MARGIN_S
         if session is not None:
             self.status.state = "stopping"
             session.stop()
@@ -265,7 +350,11 @@ class TuiSttApp(App[int]):
         """A commit, turn end, connection event or error: into the transcript, panes and status line."""
         if isinstance(e, ev.Committed):
             turn = self.transcript.add(e.turn)
-            self.transcript_view.add_turn(turn)
+            last_gap = self.transcript_view.last_gap
+            if last_gap is not None and (last_gap.start, last_gap.end) > (turn.start, turn.end):
+                self.transcript_view.show_timeline(self.transcript.timeline())  # text from before a shown gap
+            else:
+                self.transcript_view.add_turn(turn)
             self.partial.clear()
             self.commit_to_screen.append(time.monotonic() - e.mono)
             self.status.turns = len(self.transcript)
@@ -273,13 +362,21 @@ class TuiSttApp(App[int]):
             if lat is not None:
                 self.status.latency_ms = lat * 1000
             return
+        if isinstance(e, ev.StateChanged):
+            self._state_from_session = True
+            self._show_session_state(e.state)
+            if e.state != "recovering":
+                return  # the other states are on the status line; in the events pane they are noise
         if isinstance(e, ev.TurnEnded):
             self.transcript_view.end_turn()
-        if isinstance(e, ev.Opened):
+        if isinstance(e, ev.Gap):
+            self._show_gap(e)
+        # without StateChanged (an older session) the connection events drive the status line
+        if isinstance(e, ev.Opened) and not self._state_from_session:
             self.status.state = "streaming" if not (self.session and self.session.paused) else "paused"
-        elif isinstance(e, (ev.Connecting,)):
+        elif isinstance(e, (ev.Connecting,)) and not self._state_from_session:
             self.status.state = "connecting" if e.attempt == 1 else "reconnecting"
-        elif isinstance(e, ev.Reconnecting):
+        elif isinstance(e, ev.Reconnecting) and not self._state_from_session:
             self.status.state = "reconnecting"
         elif isinstance(e, ev.Error) and e.fatal:
             self.status.state = "error"
@@ -292,7 +389,32 @@ class TuiSttApp(App[int]):
         kind = EVENT_KIND.get(type(e), "info")
         if isinstance(e, ev.Configured) and not e.ok:
             kind = "error"
+        elif isinstance(e, ev.Ended) and e.gap_seconds > 0 and not e.error:
+            kind = "warning"
         self.events_log.add(ev.describe(e), kind)
+
+    def _show_session_state(self, state: str) -> None:
+        """The session's state on the status line; "paused" while the input is paused and streaming."""
+        if self.status.state in ("error", "no key") and state == "ended":
+            return  # the failure stays on the status line
+        text = SESSION_STATE_TEXT.get(state, state)
+        session = self.session
+        if text == "streaming" and session is not None and session.paused:
+            text = "paused"
+        self.status.state = text
+
+    def _show_gap(self, gap: ev.Gap) -> None:
+        """Audio that will never be transcribed: a marked line at its place in the transcript, a warning."""
+        from tui_stt.export import gap_text
+
+        record = self.transcript.add_gap(gap)
+        timeline = self.transcript.timeline()
+        if timeline and timeline[-1] == record:
+            self.transcript_view.add_gap(record)
+        else:  # reported after later text: redraw in time order, so the mark is where the audio was
+            self.transcript_view.show_timeline(timeline)
+        self.notify(f"{gap_text(record)}. The journal and saved files mark it.", title="Audio not transcribed",
+                    severity="warning", timeout=10)
 
     def _turn_latency(self, e: ev.Committed) -> float | None:
         """Commit received -> when the audio at the turn's end was captured."""
@@ -314,7 +436,8 @@ class TuiSttApp(App[int]):
             return
         if self.session.paused:
             self.session.resume()
-            self.status.state = "streaming"
+            state = getattr(self.session, "state", None)
+            self.status.state = SESSION_STATE_TEXT.get(getattr(state, "value", ""), "streaming")
             self.events_log.add("input resumed")
         else:
             self.session.pause()
@@ -388,17 +511,19 @@ class TuiSttApp(App[int]):
         from tui_stt.export import ExportError, write_export
 
         turns = list(self.transcript.turns)
-        if not turns:
+        gaps = self.transcript.gaps
+        if not turns and not gaps:
             self.notify("The transcript is empty: nothing to save yet", severity="warning")
             return
         try:
-            path = write_export(turns, self.save_format, self.run_config.save_dir)
+            path = write_export(turns, self.save_format, self.run_config.save_dir, gaps=gaps)
         except ExportError as exc:
             self.events_log.add(str(exc), "error")
             self.notify(str(exc), severity="error", timeout=10)
             return
         self.saved_paths.append(path)
-        self.events_log.add(f"saved {len(turns)} turns to {path}", "ok")
+        marked = f" (and {len(gaps)} gap{'s' if len(gaps) != 1 else ''} marked)" if gaps else ""
+        self.events_log.add(f"saved {len(turns)} turns{marked} to {path}", "ok")
         self.notify(f"Saved to {path}", title="Transcript saved", timeout=8)
 
     def action_cycle_format(self) -> None:
@@ -459,22 +584,49 @@ class TuiSttApp(App[int]):
         self.push_screen(HelpScreen(rows))
 
     async def action_quit(self) -> None:
-        """Graceful: finalize and flush the provider, close the journal, save settings, exit."""
-        self.events_log.add("quitting: flushing the last results")
-        await self.stop_session()
-        if self.journal is not None:
+        """Graceful: finalize and flush the provider, close the journal, save settings, exit.
+
+        The quit runs in a worker, so the app's own message loop stays free while the session flushes (the
+        last results still reach the screen, and a second signal can still exit at once). Dispatched as a
+        key binding this returns at once; awaited by other code it returns when the quit is done.
+        """
+        worker = self._start_quit()
+        if asyncio.current_task() is not getattr(self, "_task", None):
             with contextlib.suppress(Exception):
-                self.journal.close()
-        self._save_settings()
-        self.exit(0)
+                await worker.wait()
+
+    def _start_quit(self) -> Worker[None]:
+        if self._quit_worker is None:
+            self.events_log.add("quitting: flushing the last results")
+            self._quit_worker = self.run_worker(self._quit_gracefully(), group="quit", exit_on_error=False,
+                                                description="quit")
+        return self._quit_worker
+
+    async def _quit_gracefully(self) -> None:
+        try:
+            await self.stop_session()
+            if self.journal is not None:
+                with contextlib.suppress(Exception):
+                    self.journal.close()
+            self._save_settings()
+        finally:
+            if not self._interrupted:
+                self.exit(0)
 
     def _save_settings(self) -> None:
         from tui_stt.settings import save_settings
 
+        settings = self.run_config.settings
         try:
-            save_settings(self.run_config.settings, secrets=self.run_config.secrets.values())
+            saved = save_settings(settings, secrets=self.run_config.secrets.values())
+            problem = None if saved else (getattr(settings, "last_save_error", None) or "settings not saved")
         except Exception as exc:  # noqa: BLE001 - never crash over settings
-            self.events_log.add(f"could not save settings: {exc}", "warning")
+            problem = f"could not save settings: {exc}"
+        if problem:  # a failed save is said, once per reason, in the events pane and a notification
+            self.events_log.add(problem, "warning")
+            if problem != getattr(self, "_last_settings_problem", None):
+                self.notify(problem, severity="warning", timeout=8)
+            self._last_settings_problem = problem
 
 
 def build_app(run: RunConfig, **kwargs: Any) -> TuiSttApp:

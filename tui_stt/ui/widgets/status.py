@@ -11,6 +11,7 @@ from textual.widgets import Static
 STATE_STYLE = {
     "idle": "dim", "connecting": "yellow", "streaming": "bold green", "reconnecting": "bold yellow",
     "stopping": "yellow", "error": "bold red", "paused": "cyan", "no key": "bold red",
+    "recovering": "bold yellow", "finishing": "yellow",
 }
 
 

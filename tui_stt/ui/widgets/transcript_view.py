@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.text import Text
 
 from tui_stt.events import Turn
+from tui_stt.transcript import GapRecord
 from tui_stt.ui.widgets.reflow_log import ReflowLog
 
 MAX_TURNS = 20_000  # on screen; the transcript model (and ctrl+s) keeps every turn
@@ -22,6 +25,7 @@ class TranscriptView(ReflowLog):
         super().__init__(max_entries=MAX_TURNS, **kwargs)
         self._open_turn: tuple[str, int] | None = None  # (product, turn_index) of an unfinished turn
         self.count = 0
+        self.last_gap: GapRecord | None = None  # the latest (by time) gap shown
 
     def add_turn(self, turn: Turn) -> None:
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
@@ -38,11 +42,38 @@ class TranscriptView(ReflowLog):
         self.add_line(line, scroll_end=follow)
         self.count += 1
 
+    def add_gap(self, gap: GapRecord) -> None:
+        """``[… 6.2 s not transcribed (reason) …]``, highlighted, as the saved text file has it. A gap ends
+        the open turn: text after it starts a new line with its time."""
+        from tui_stt.export import gap_text
+
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        line = Text()
+        line.append(f"[{_clock(gap.start)}] ", style="bold cyan")
+        line.append(f"[… {gap_text(gap)} …]", style="bold black on yellow")
+        self._open_turn = None
+        if self.last_gap is None or (gap.start, gap.end) >= (self.last_gap.start, self.last_gap.end):
+            self.last_gap = gap
+        self.add_line(line, scroll_end=follow)
+
+    def show_timeline(self, items: Iterable[Turn | GapRecord]) -> None:
+        """Redraw everything from turns and gaps in time order (``Transcript.timeline()``)."""
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        self.clear()
+        for item in items:
+            if isinstance(item, GapRecord):
+                self.add_gap(item)
+            else:
+                self.add_turn(item)
+        if follow:
+            self.scroll_end(animate=False)
+
     def end_turn(self) -> None:
         self._open_turn = None
 
     def clear(self) -> TranscriptView:
         self._open_turn = None
         self.count = 0
+        self.last_gap = None
         super().clear()
         return self
