@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tui_stt.providers.local import FRAME, PREROLL_S, TAIL_S, Onset, Segment, Segmenter, collapse_repeats
 
@@ -191,3 +193,107 @@ def test_silero_segments_follow_the_utterances() -> None:
     cut = segments(run(Segmenter(_silero(), min_silence_ms=2500, max_segment_s=8.5), audio))
     assert [s.trigger for s in cut] == ["max_segment"]
     assert cut[0].covered_until > cut[0].end and cut[0].ends_in_silence
+
+
+# -- the invariant, whatever the speech pattern, the options and the feed sizes -----------------------------
+# Every VAD speech window is in exactly one closed segment: segments are ordered and never overlap, and
+# their union covers every speech window the segmenter was open for or that belongs to a run long enough
+# to open one (isolated blips shorter than MIN_SPEECH_S while idle open nothing, by design). Segments
+# also never hold only silence: each one contains speech or the tail right after it.
+RUNS = st.lists(st.one_of(st.integers(1, 6), st.integers(7, 60), st.integers(61, 400)), min_size=1, max_size=14)
+MAX_FEED_CALLS = 20000  # then the rest goes in 5000-sample blocks (keeps tiny block sizes fast)
+
+
+def expand(first_is_speech: bool, runs: list[int]) -> list[bool]:
+    """Per-window VAD decisions from alternating runs of speech and silence (lengths in windows)."""
+    flags: list[bool] = []
+    for i, length in enumerate(runs):
+        flags += [first_is_speech == (i % 2 == 0)] * length
+    return flags
+
+
+class ScriptedVad:
+    """A fake ``is_speech`` answering from ``flags``; checks it sees the stream's windows in order and
+    records whether a segment was open before each window."""
+
+    def __init__(self, flags: list[bool], audio: np.ndarray) -> None:
+        self.flags, self.audio = flags, audio
+        self.segmenter: Segmenter | None = None
+        self.open_before: list[bool] = []
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        k = len(self.open_before)
+        assert np.array_equal(frame, self.audio[k * FRAME:(k + 1) * FRAME])
+        assert self.segmenter is not None
+        self.open_before.append(self.segmenter.is_open)
+        return self.flags[k]
+
+
+def check_invariants(flags: list[bool], min_silence_ms: float, max_segment_s: float, blocks: list[int],
+                     remainder: int) -> None:
+    n = len(flags) * FRAME + remainder  # (the remainder, shorter than a window, is never classified)
+    audio = ((np.arange(n, dtype=np.int64) * 7919) % 65536 - 32768).astype(np.int16)  # no two windows alike
+    vad = ScriptedVad(flags, audio)
+    seg = vad.segmenter = Segmenter(vad, min_silence_ms=min_silence_ms, max_segment_s=max_segment_s)
+    items: list[tuple[int, Onset | Segment]] = []  # (samples fed when it came out, item)
+    pos = calls = 0
+    while pos < n:
+        block = audio[pos:pos + (blocks[calls % len(blocks)] if calls < MAX_FEED_CALLS else 5000)]
+        pos += len(block)
+        calls += 1
+        items += [(pos, item) for item in seg.feed(block)]
+    last = seg.flush()
+    if last is not None:
+        items.append((n, last))
+    assert not seg.is_open and seg.flush() is None
+    assert len(vad.open_before) == len(flags)  # every whole window classified, once, in order
+
+    segs = [item for _, item in items if isinstance(item, Segment)]
+    assert [s.index for s in segs] == list(range(len(segs)))
+    closed = 0
+    for fed, item in items:
+        if isinstance(item, Onset):  # a segment opens on a speech window, after the previous one closed
+            assert item.index == closed and item.at % FRAME == 0 and flags[item.at // FRAME]
+            assert closed == 0 or item.at >= segs[closed - 1].covered_until
+            continue
+        closed += 1
+        s = item
+        assert s.trigger in ("vad", "max_segment", "finish")
+        assert 0 <= s.start < s.end <= s.covered_until <= fed  # closed only on audio already received
+        assert s.end - s.start < max_segment_s * RATE + FRAME
+        assert np.array_equal(s.audio, audio[s.start:s.end])  # sample-exact
+    for a, b in zip(segs, segs[1:], strict=False):
+        assert a.end <= b.start  # ordered, never overlapping: no sample decoded twice
+        assert a.covered_until <= b.covered_until
+
+    covered = np.zeros(n, dtype=bool)
+    for s in segs:
+        covered[s.start:s.end] = True
+    min_run = -(-seg.min_speech // FRAME)  # windows of speech that open a segment
+    k = 0
+    while k < len(flags):  # every speech window that opened or fell in a segment is in one
+        run_end = k
+        while run_end < len(flags) and flags[run_end] == flags[k]:
+            run_end += 1
+        if flags[k]:
+            for w in range(k, run_end):
+                if run_end - k >= min_run or vad.open_before[w]:
+                    assert covered[w * FRAME:(w + 1) * FRAME].all(), \
+                        f"speech window {w} ({w * FRAME / RATE:.3f} s) is in no segment"
+        k = run_end
+    speech_ends = np.flatnonzero(np.asarray(flags, dtype=bool)) * FRAME + FRAME
+    for s in segs:  # no segment of silence only: each has speech, or the tail right after speech
+        assert ((speech_ends - FRAME < s.end) & (speech_ends + seg.tail > s.start)).any(), \
+            f"segment {s.index} [{s.start / RATE:.3f}, {s.end / RATE:.3f}) s holds no speech"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first_is_speech=st.booleans(), runs=RUNS, min_silence_ms=st.integers(100, 5000),
+       max_segment_s=st.floats(2.0, 10.0), blocks=st.lists(st.integers(1, 5000), min_size=1, max_size=4),
+       remainder=st.integers(0, FRAME - 1))
+def test_every_speech_window_is_in_exactly_one_segment(first_is_speech: bool, runs: list[int], min_silence_ms: int,
+                                                      max_segment_s: float, blocks: list[int],
+                                                      remainder: int) -> None:
+    """Runs of 1-6 windows are blips and gaps, 7-60 words and pauses, 61-400 up to 12.8 s (longer than
+    any max_segment_s and min_silence_ms)."""
+    check_invariants(expand(first_is_speech, runs), min_silence_ms, max_segment_s, blocks, remainder)
