@@ -107,6 +107,7 @@ class RunConfig:
     output_format: str = "text"
     deepgram_url: str | None = None
     assemblyai_url: str | None = None
+    urls: dict[str, str | None] = field(default_factory=dict)  # service name -> endpoint override
     allow_insecure: bool = False
     save_dir: Path = field(default_factory=paths.default_save_dir)
     save_format: str = "txt"
@@ -115,6 +116,13 @@ class RunConfig:
     log_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     cli_options: dict[str, Any] = field(default_factory=dict)
+
+    def service_urls(self) -> dict[str, str | None]:
+        """Endpoint override per catalog service (the two built-in fields fill in what ``urls`` lacks)."""
+        out = dict(self.urls)
+        out.setdefault("deepgram", self.deepgram_url)
+        out.setdefault("assemblyai", self.assemblyai_url)
+        return out
 
     def options_for(self, product: str) -> dict[str, Any]:
         if product not in self.options:
@@ -177,13 +185,15 @@ def default_product(settings: Any, secrets: Any) -> str:
     saved = getattr(settings, "product", None)
     if saved in PRODUCTS and _product_saved(Path(settings.path)):
         return str(saved)
-    if secrets.deepgram_api_key:
-        return "nova-3"
-    if secrets.assemblyai_api_key:
-        return "u3-rt-pro"
-    from tui_stt.providers.local_model import local_available
+    from tui_stt import catalog
 
-    return "local" if local_available() else "nova-3"
+    for name, spec in catalog.PRODUCTS.items():  # the first product whose key is set
+        if spec.needs_key and secrets.key_for(name):
+            return name
+    for name, spec in catalog.PRODUCTS.items():  # else the first that needs no key and can run here
+        if not spec.needs_key and not spec.missing_reason():
+            return name
+    return next(iter(catalog.PRODUCTS))
 
 
 def _product_saved(path: Path) -> bool:
@@ -237,8 +247,14 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         raise ConfigProblem(str(exc)) from None
     if args.input is not None:
         check_input_path(args.input)
-    deepgram_url = checked_url(args.deepgram_url, "--deepgram-url", secrets, "DEEPGRAM_URL")
-    assemblyai_url = checked_url(args.assemblyai_url, "--assemblyai-url", secrets, "ASSEMBLYAI_URL")
+    from tui_stt import catalog
+
+    urls: dict[str, str | None] = {}
+    for service in catalog.services():  # each service's endpoint override: its flag, else its variable
+        if service.url_flag and service.url_env:
+            given = getattr(args, service.url_flag.lstrip("-").replace("-", "_"), None)
+            urls[service.name] = checked_url(given, service.url_flag, secrets, service.url_env)
+    deepgram_url, assemblyai_url = urls.get("deepgram"), urls.get("assemblyai")
     if args.save_dir is not None:
         save_dir = check_save_dir(args.save_dir)
     else:
@@ -259,6 +275,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         output_format=args.format,
         deepgram_url=deepgram_url,
         assemblyai_url=assemblyai_url,
+        urls=urls,
         allow_insecure=args.allow_insecure,
         save_dir=save_dir,
         save_format=settings.save_format,
@@ -276,16 +293,7 @@ def session_config(run: RunConfig, product: str | None = None) -> Any:
     from tui_stt.session import SessionConfig
 
     product = product or run.product
-    if product == "local":
-        from tui_stt.providers.local_model import missing_reason
-
-        reason = missing_reason()
-        if reason:
-            from tui_stt.providers.base import FatalProviderError
-
-            raise FatalProviderError(reason)
-    endpoint = resolve_endpoint(product, run.secrets, deepgram_url=run.deepgram_url,
-                                assemblyai_url=run.assemblyai_url, allow_insecure=run.allow_insecure)
+    endpoint = resolve_endpoint(product, run.secrets, urls=run.service_urls(), allow_insecure=run.allow_insecure)
     return SessionConfig(product=product, options=run.options_for(product), api_key=endpoint.api_key,
                          base_url=endpoint.base_url, batch_ms=run.batch_ms)
 

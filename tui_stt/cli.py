@@ -14,7 +14,6 @@ from pathlib import Path
 
 from tui_stt import __version__
 
-PRODUCT_CHOICES = ("nova-3", "flux", "u3-rt-pro", "local")
 EXPORT_FORMATS = ("txt", "md", "json", "srt", "vtt")  # tui_stt.formats.FORMATS, without the import
 
 DESCRIPTION = """\
@@ -83,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tui-stt", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--product", choices=PRODUCT_CHOICES,
+    from tui_stt import catalog  # plain dataclasses: cheap
+
+    p.add_argument("--product", choices=list(catalog.PRODUCTS),
                    help="speech-to-text product (default: the last one used; on first run nova-3 with a "
                         "Deepgram key, u3-rt-pro with an AssemblyAI key, else local if installed)")
     p.add_argument("--input", metavar="PATH", type=Path,
@@ -98,10 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "jsonl"), default="text",
                    help="headless output: text (one line per turn) or jsonl (one JSON object per turn, "
                         "partials included as type=partial)")
-    p.add_argument("--deepgram-url", metavar="URL",
-                   help="Deepgram base URL, e.g. wss://my-host or ws://127.0.0.1:8765 (env DEEPGRAM_URL)")
-    p.add_argument("--assemblyai-url", metavar="URL",
-                   help="AssemblyAI base URL, e.g. wss://streaming.eu.assemblyai.com (env ASSEMBLYAI_URL)")
+    url_examples = {"deepgram": "e.g. wss://my-host or ws://127.0.0.1:8765",
+                    "assemblyai": "e.g. wss://streaming.eu.assemblyai.com"}
+    for service in catalog.services():  # one endpoint flag per service of the catalog
+        if service.url_flag:
+            example = url_examples.get(service.name, "e.g. wss://HOST")
+            p.add_argument(service.url_flag, metavar="URL",
+                           help=f"{service.label} base URL, {example} (env {service.url_env})")
     p.add_argument("--allow-insecure", action="store_true",
                    help="allow unencrypted ws:// to a non-loopback host (your API key travels in clear)")
     p.add_argument("--save-dir", metavar="DIR", type=Path,

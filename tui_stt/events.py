@@ -164,6 +164,41 @@ class StateChanged(Event):
 
 
 @dataclass(frozen=True)
+class RunState(Event):
+    """The controller's view of a run, for the status line: idle, no key, connecting, streaming, paused,
+    recovering, stopping, ended, error (``tui_stt.controller.State`` values)."""
+
+    state: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TakeStarted(Event):
+    """A take began: each start is one take, with its own journal and its own timeline from 00:00:00."""
+
+    number: int
+    started_at: str  # ISO time, local
+    journal: str | None = None  # path of its journal, if one could be written
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the controller tells the user (a journal path, a failed settings save, a key set ...)."""
+
+    text: str
+    level: str = "info"  # "info" | "ok" | "warning" | "error"
+
+
+@dataclass(frozen=True)
+class TurnLatency(Event):
+    """How long after the audio at the end of a committed turn was captured the turn arrived."""
+
+    seq: int  # the turn's position in its take
+    ms: float
+
+
+@dataclass(frozen=True)
 class Ended(Event):
     """The session is over: input ended or the user stopped, everything flushed."""
 
@@ -175,7 +210,7 @@ class Ended(Event):
 
 AnyEvent = Union[
     Connecting, Opened, SpeechStarted, Partial, Committed, TurnEnded, Configured, Warning, Error,
-    Reconnecting, Closed, Level, Gap, StateChanged, Ended,
+    Reconnecting, Closed, Level, Gap, StateChanged, RunState, TakeStarted, Notice, TurnLatency, Ended,
 ]
 Emit = Callable[[Event], None]
 
@@ -212,8 +247,14 @@ def describe(event: Event) -> str:
             return f"closed (code {code if code is not None else 'none'})" + (f": {reason}" if reason else "")
         case Gap(start=start, end=end, reason=reason):
             return f"{end - start:.1f}s of audio not transcribed ({start:.1f}-{end:.1f}s): {reason}"
-        case StateChanged(state=state, detail=detail):
+        case StateChanged(state=state, detail=detail) | RunState(state=state, detail=detail):
             return f"state: {state}" + (f" ({detail})" if detail else "")
+        case TakeStarted(number=number, started_at=started, journal=journal):
+            return f"take {number} started {started}" + (f"; journal: {journal}" if journal else "")
+        case Notice(text=text):
+            return text
+        case TurnLatency(seq=seq, ms=ms):
+            return f"turn {seq}: {ms:.0f} ms after its audio"
         case Ended(reason=reason, audio_seconds=secs, gap_seconds=gap):
             lost = f"; {gap:.1f}s not transcribed" if gap > 0 else ""
             return f"session ended: {reason} ({secs:.1f}s of audio{lost})"

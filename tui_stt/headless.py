@@ -20,7 +20,7 @@ import sys
 from typing import Any, TextIO
 
 from tui_stt import events as ev
-from tui_stt.app_config import RunConfig, make_source, session_config
+from tui_stt.app_config import RunConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -92,8 +92,12 @@ class Printer:
             return
         if isinstance(event, ev.Error) and event.fatal:
             return  # reported once, at the end, by run_headless
-        if isinstance(event, ev.StateChanged):
+        if isinstance(event, (ev.StateChanged, ev.RunState, ev.TurnLatency)):
             return  # the events that caused it are shown
+        if isinstance(event, ev.TakeStarted):
+            if event.journal:
+                self.info(f"journal: {event.journal}")
+            return
         if isinstance(event, ev.Gap):
             if self.fmt == "jsonl":
                 self._line(json.dumps({"type": "gap", "start": round(event.start, 3), "end": round(event.end, 3),
@@ -116,34 +120,15 @@ def run_headless(run: RunConfig, out: TextIO | None = None, err: TextIO | None =
 
 
 async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
-    from tui_stt.audio.sources import AudioInputError
-    from tui_stt.providers.base import ProviderError
-    from tui_stt.session import StreamSession
+    from tui_stt.controller import Controller
 
     printer = Printer(run.output_format, out, err)
     for warning in run.warnings:
         printer.info(warning)
-    try:
-        config = session_config(run)
-    except ProviderError as exc:
-        printer.info(exc.message)
-        return 1
-    try:
-        source, _note = make_source(run, allow_sample=False)
-        await source.open()
-    except AudioInputError as exc:
-        printer.info(str(exc))
-        return 1
-    journal = None
-    try:
-        from tui_stt.journal import Journal
-
-        journal = Journal.create(config.product, config.options)
-        printer.info(f"journal: {journal.path}")
-    except Exception as exc:  # noqa: BLE001 - transcription goes on without a journal
-        printer.info(f"cannot write the journal ({exc}); go on without it")
-
-    session = StreamSession(config, source, printer.on_event, journal=journal)
+    controller = Controller(run, printer.on_event, allow_sample=False)
+    note = controller.settings_options_note()
+    if note:  # options saved from the dashboard change every later run: say so
+        printer.info(note)
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -152,9 +137,9 @@ async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
         interrupts += 1
         if interrupts == 1:
             printer.info("stopping: flushing the last results (Ctrl+C again to quit at once)")
-            session.stop()
+            controller.stop()
         else:
-            session.abort()
+            controller.abort()
 
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -162,21 +147,20 @@ async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
             loop.add_signal_handler(sig, on_interrupt)
             handled.append(sig)
     try:
-        await session.run()
+        take = await controller.run_take()
     finally:
         for sig in handled:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        if journal is not None:
-            with contextlib.suppress(Exception):
-                journal.close()
-    if session.failure is not None:
-        printer.info(f"error: {session.failure.message}")
+    if take is None:
+        return EXIT_FAILED  # no key, an unusable input ...: the notice said why
+    if take.failure is not None:
+        printer.info(f"error: {take.failure}")
         return EXIT_FAILED
     if interrupts >= 2:
         return EXIT_INTERRUPTED
-    if session.stats.gap_seconds > 0:
-        where = f" (gap records in {journal.path})" if journal is not None else ""
-        printer.info(f"warning: {session.stats.gap_seconds:.1f}s of audio were not transcribed{where}")
+    if take.gap_seconds > 0:
+        where = f" (gap records in {take.journal.path})" if take.journal is not None else ""
+        printer.info(f"warning: {take.gap_seconds:.1f}s of audio were not transcribed{where}")
         return EXIT_GAPS
     return EXIT_OK

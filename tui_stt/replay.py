@@ -180,7 +180,9 @@ class SpeechMap:
 
     def add(self, start: int, end: int, speaking: bool) -> None:
         self.end = max(self.end, end)
-        if not speaking or end <= start:
+        if end <= start:
+            return  # an empty chunk says nothing about speech
+        if not speaking:
             if self.holdoff and self._runs and self._runs[-1][1] == start:
                 run = self._runs[-1]
                 run[1] = max(run[0] + 2, run[1] - self.holdoff)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from tui_stt import paths
-from tui_stt.providers.options import PRODUCTS, ProductSpec
+from tui_stt import catalog, paths
+from tui_stt.catalog import ProductSpec
 
 # Every environment variable tui-stt reads, with a one-line description (README and .env.example).
 ENV_VARS: dict[str, str] = {
@@ -40,8 +40,17 @@ _FIELDS = {
     "DEEPGRAM_URL": "deepgram_url",
     "ASSEMBLYAI_URL": "assemblyai_url",
 }
-_PROVIDER_NAMES = {"deepgram": "Deepgram", "assemblyai": "AssemblyAI"}
 ENTERED = "entered in the app"
+
+
+def _catalog_vars(keys_only: bool = False) -> tuple[str, ...]:
+    """Every key (and endpoint) variable of the catalog's services, built-in ones first."""
+    out: list[str] = list(KEY_VARS if keys_only else _SECRET_VARS)
+    for service in catalog.services():
+        for var in (service.key_env,) if keys_only else (service.key_env, service.url_env):
+            if var and var not in out:
+                out.append(var)
+    return tuple(out)
 
 
 def env_example() -> str:
@@ -65,13 +74,17 @@ class Secrets:
     # variable name -> where its value came from ("the environment", "./.env", ...)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # values of the variables of services beyond the two built-in ones (a product added to the catalog)
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def get(self, var: str) -> str | None:
-        """The value of environment variable ``var`` (one of the key and URL variables)."""
-        if var not in _FIELDS:
+        """The value of environment variable ``var`` (a key or URL variable of a catalog service)."""
+        if var in _FIELDS:
+            value: str | None = getattr(self, _FIELDS[var])
+            return value
+        if var not in _catalog_vars():
             raise KeyError(var)
-        value: str | None = getattr(self, _FIELDS[var])
-        return value
+        return self.extra.get(var)
 
     def key_for(self, product: str) -> str | None:
         """The API key ``product`` needs (None when missing or when the product needs none)."""
@@ -79,9 +92,9 @@ class Secrets:
         return self.get(var) if var else None
 
     def url_for(self, product: str) -> str | None:
-        """The endpoint override for ``product``'s provider, if any."""
-        provider = _product(product).provider
-        return {"deepgram": self.deepgram_url, "assemblyai": self.assemblyai_url}.get(provider)
+        """The endpoint override for ``product``'s service, if any."""
+        var = _product(product).service.url_env
+        return self.get(var) if var else None
 
     def needs_key(self, product: str) -> bool:
         """True when ``product`` needs an API key and none is set."""
@@ -92,7 +105,7 @@ class Secrets:
         spec = _product(product)
         if spec.key_env is None:
             return f"{spec.label} needs no API key"
-        name = _PROVIDER_NAMES.get(spec.provider, spec.provider)
+        name = spec.service.label
         return f"No {name} API key: set {spec.key_env} in the environment or in .env (see .env.example)"
 
     def source_of(self, var: str) -> str | None:
@@ -106,7 +119,8 @@ class Secrets:
 
     def values(self) -> list[str]:
         """The secret strings (API keys) to redact from anything shown or logged."""
-        return [v for v in (self.deepgram_api_key, self.assemblyai_api_key) if v]
+        keys = [v for v in (self.deepgram_api_key, self.assemblyai_api_key) if v]
+        return keys + [v for var, v in self.extra.items() if v and var in _catalog_vars(keys_only=True)]
 
     def redact(self, text: str) -> str:
         """``text`` with every key replaced by ``***``."""
@@ -122,8 +136,10 @@ class Secrets:
         value = _check_value(var, key)
         sources = {**self.sources, var: ENTERED}
         if var == "DEEPGRAM_API_KEY":
-            return dataclasses.replace(self, deepgram_api_key=value, sources=sources)
-        return dataclasses.replace(self, assemblyai_api_key=value, sources=sources)
+            return dataclasses.replace(self, sources=sources, deepgram_api_key=value)
+        if var == "ASSEMBLYAI_API_KEY":
+            return dataclasses.replace(self, sources=sources, assemblyai_api_key=value)
+        return dataclasses.replace(self, sources=sources, extra={**self.extra, var: value})
 
     def __repr__(self) -> str:
         def shown(value: str | None) -> str:
@@ -137,10 +153,7 @@ class Secrets:
 
 
 def _product(product: str) -> ProductSpec:
-    try:
-        return PRODUCTS[product]
-    except KeyError:
-        raise ValueError(f"unknown product {product!r}: choose one of {', '.join(PRODUCTS)}") from None
+    return catalog.get(product)
 
 
 def _clean(value: str | None) -> str | None:
@@ -171,15 +184,19 @@ def load_secrets(cwd: Path | str | None = None) -> Secrets:
             reason = paths.os_error_reason(exc) if isinstance(exc, OSError) else "it is not UTF-8 text"
             warnings.append(f"cannot read {shown}: {reason}")
     values: dict[str, str] = {}
+    extra: dict[str, str] = {}
     sources: dict[str, str] = {}
-    for var in _SECRET_VARS:
+    for var in _catalog_vars():
         for shown, layer in layers:
             value = _clean(layer.get(var))
             if value:
-                values[_FIELDS[var]] = value
+                if var in _FIELDS:
+                    values[_FIELDS[var]] = value
+                else:
+                    extra[var] = value
                 sources[var] = shown
                 break
-    return Secrets(**values, sources=sources, warnings=tuple(warnings))
+    return Secrets(**values, sources=sources, warnings=tuple(warnings), extra=extra)
 
 
 _BAD_VALUE = re.compile(r"[\s'\"\\#]|[\x00-\x1f\x7f]")
@@ -205,8 +222,8 @@ def save_key(var_name: str, value: str) -> Path:
     ``var_name`` is replaced. The file is rewritten atomically. ``ValueError`` for an unknown variable
     or a value that is not a plain key; ``OSError`` if the file cannot be written.
     """
-    if var_name not in _SECRET_VARS:
-        raise ValueError(f"unknown variable {var_name!r}: choose one of {', '.join(_SECRET_VARS)}")
+    if var_name not in _catalog_vars():
+        raise ValueError(f"unknown variable {var_name!r}: choose one of {', '.join(_catalog_vars())}")
     cleaned = _check_value(var_name, value)
     folder = paths.ensure_private_dir(paths.config_dir())
     env_path = folder / ".env"

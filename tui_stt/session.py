@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import random
@@ -161,6 +162,10 @@ class StreamSession:
         self._gen = 0  # connection generation: events of a retired connection are ignored
         self._flush_ok = True  # False once the far end refused Finalize / ForceEndTurn
         self._discontinuity = False  # unsent live audio was dropped: the current stream has a hole
+        self._conn_end = 0  # one past the last byte the current connection really received
+        self._turn_base = 0  # session turn index of the current connection's turn 0
+        self._next_turn = 0  # one past the highest session turn index so far
+        self._refused_at_first_open = False
         self._overflow_warned = False
         self._last_msg_pos = 0  # send position when the current connection last said anything
         self._last_send = time.monotonic()
@@ -228,6 +233,12 @@ class StreamSession:
         self._wake.set()
         self._room.set()
 
+    def _halt_if_aborted(self) -> None:
+        """Before every call to the far end: after ``abort()`` nothing more goes out, even when ``abort()`` was
+        called from inside an event callback and the machine has not reached an await since."""
+        if self._hard:
+            raise asyncio.CancelledError
+
     def _deadline_hit(self) -> None:
         if self._machine_task is not None and not self._machine_task.done():
             self._out(ev.Warning(self.product, f"the graceful stop took over {self.config.stop_grace_s:.0f} s: "
@@ -255,6 +266,14 @@ class StreamSession:
     def _on_conn_event(self, event: ev.Event) -> None:
         if not isinstance(event, (ev.Closed, ev.Connecting)):
             self._last_msg_pos = self.buf.sent
+        if isinstance(event, ev.Committed):  # turn indexes count on across reconnects (one journal, one take)
+            index = self._turn_base + event.turn.turn_index
+            self._next_turn = max(self._next_turn, index + 1)
+            event = dataclasses.replace(event, turn=dataclasses.replace(event.turn, turn_index=index))
+        elif isinstance(event, ev.TurnEnded):
+            index = self._turn_base + event.turn_index
+            self._next_turn = max(self._next_turn, index + 1)
+            event = dataclasses.replace(event, turn_index=index)
         if isinstance(event, ev.Committed):
             before = self.buf.covered
             self.buf.cover(to_bytes(event.covered_until))
@@ -399,8 +418,8 @@ class StreamSession:
         if conn is not None and not conn.closed:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(conn.abort(), 3.0)
-        if self.stats.connections:
-            self._final_gap()
+        if self.stats.connections or not self._refused_at_first_open:
+            self._final_gap()  # also a stop while the first connection was still opening
         self._set_state(State.ENDED)
         reason = "stopped" if self._user_stopped else "end of input"
         if self.failure is not None:
@@ -476,10 +495,14 @@ class StreamSession:
             conn = self._factory(cfg, self._conn_emit(self._gen))
             self._out(ev.Connecting(self.product, url=getattr(conn, "url", self.product), attempt=self._attempts))
             try:
+                self._halt_if_aborted()
                 await conn.open()
             except ProviderError as exc:
                 await self._retire(conn, abort=True)
                 if not exc.retryable:
+                    # refused outright before anything was streamed (a bad key, bad parameters): one line
+                    # says it; the seconds captured meanwhile are not a loss worth a second line
+                    self._refused_at_first_open = self.stats.connections == 0
                     raise SessionFailed(exc.message, exc.code) from None
                 self._out(ev.Error(self.product, exc.message, code=exc.code))
                 reason = exc.message
@@ -493,6 +516,8 @@ class StreamSession:
                 self._record_gap(rewind.gap[0], rewind.gap[1], "the provider was unreachable for longer than "
                                  f"the {self.config.max_buffer_s:.0f} s buffer")
             conn.set_offset(seconds(rewind.point))
+            self._conn_end = rewind.point
+            self._turn_base = self._next_turn
             self.stats.replayed_bytes += rewind.replayed
             self.stats.connections += 1
             if self.stats.connections > 1:
@@ -573,6 +598,7 @@ class StreamSession:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:
                 if not conn.closed:
+                    self._halt_if_aborted()
                     try:
                         await asyncio.wait_for(conn.keepalive(), self.config.send_timeout_s)
                     except (ProviderError, asyncio.TimeoutError) as exc:
@@ -587,6 +613,8 @@ class StreamSession:
                 or (self._capture_done and self.buf.sent >= self.buf.end))
 
     async def _send(self, conn: Connection, piece: bytes) -> None:
+        self._halt_if_aborted()
+        before = self.buf.sent
         try:
             if conn.send_timeout is None:
                 await conn.send(piece)
@@ -595,7 +623,9 @@ class StreamSession:
         except asyncio.TimeoutError:
             raise ProviderError(f"the server stopped taking audio (a send blocked for "
                                 f"{self.config.send_timeout_s:.0f} s)") from None
-        self.buf.advance(len(piece))
+        self._conn_end = before + len(piece)
+        if self.buf.sent == before:  # live audio dropped meanwhile moved the send position: do not advance
+            self.buf.advance(len(piece))
         self.stats.sent_bytes += len(piece)
         now = self._last_send = time.monotonic()
         while self._batch_done and self._batch_done[0][0] <= self.buf.sent:
@@ -618,6 +648,7 @@ class StreamSession:
             done, _why = await self._finish(conn)  # what was said so far is committed with the old options
             return "reconfigure", None
         if live:
+            self._halt_if_aborted()
             try:
                 await conn.configure(live)
             except ProviderError as exc:
@@ -631,6 +662,7 @@ class StreamSession:
         self._set_state(State.FINISHING)
         why: str | None = None
         bound = 2 * self.config.finish_timeout + 5.0
+        self._halt_if_aborted()
         try:
             await asyncio.wait_for(conn.finish(), bound)
         except asyncio.TimeoutError:
@@ -646,7 +678,7 @@ class StreamSession:
         if info.error is not None and not info.error.retryable:
             raise SessionFailed(info.error.message, info.error.code)
         if conn.completed and why is None:
-            self.buf.cover(self.buf.sent)  # the far end said it processed every byte it got
+            self.buf.cover(self._conn_end)  # the far end said it processed every byte it got
         span = self._uncovered_speech()
         if span is None:
             self.buf.cover(self.buf.sent)  # only silence is left: accounted for

@@ -229,3 +229,14 @@ async def test_bad_option_is_refused_before_anything_changes() -> None:
     with pytest.raises(OptionError, match="eot_threshold"):
         session.reconfigure({"eot_threshold": 2})
     assert session.options["eot_threshold"] == 0.7
+
+
+async def test_turn_indexes_count_on_across_a_reconnect() -> None:
+    """Bug: turn_index restarted at 0 after a reconnect within one journal."""
+    server = FakeServer()
+    server.drop_after = {0: 3 * BLOCK}
+
+    session, events = await run_session(server, pcm_of(4.0))
+    indexes = [e.turn.turn_index for e in events if isinstance(e, ev.Committed)]
+    assert session.stats.reconnects == 1
+    assert indexes == sorted(indexes) and indexes[-1] > indexes[0]  # monotonic across the two connections

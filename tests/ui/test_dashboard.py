@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
+from tui_stt import events as ev
 from tui_stt.journal import read_journal
 from tui_stt.ui.app import build_app
 from tui_stt.ui.widgets import PartialView
@@ -114,9 +115,13 @@ async def test_live_option_change_is_applied_in_session(emulator, tmp_path: Path
                                             for line in app.events_log.lines_text), what="the events line")
         holder["source"].gate.set()
         await wait_until(pilot, lambda: len(app.transcript) == 3)
+        settings = tmp_path / "config" / "tui-stt" / "settings.toml"
+        # for this run only: a change made while tuning must not silently change later (headless) runs
+        assert "eot_threshold" not in settings.read_text()
+        app.action_save_defaults()  # "Save options as defaults" (command palette)
+        await pilot.pause()
+        assert "eot_threshold = 0.9" in settings.read_text()
     assert len(emulator.records("flux")) == 1
-    saved = (tmp_path / "config" / "tui-stt" / "settings.toml").read_text()
-    assert "eot_threshold = 0.9" in saved
 
 
 async def test_other_option_change_reconnects_seamlessly(emulator, tmp_path: Path) -> None:
@@ -253,8 +258,10 @@ async def test_a_gap_is_marked_in_the_transcript_the_events_and_the_saved_file(t
 
         app.notify = spy  # type: ignore[method-assign]
 
+        take = app.controller.new_take(journal=False)
+
         def emit(event: ev.Event) -> None:
-            app._emit(event, app.session_id)  # the path every session event takes
+            app.controller.on_session_event(take, event)  # the path every session event takes
 
         def commit(text: str, start: float, end: float, index: int) -> None:
             turn = ev.Turn(text=text, start=start, end=end, product="nova-3", turn_index=index)
@@ -263,7 +270,7 @@ async def test_a_gap_is_marked_in_the_transcript_the_events_and_the_saved_file(t
         commit("A cold wind blew across the hills.", 0.5, 2.3, 0)
         emit(ev.Gap("nova-3", start=2.5, end=8.7, reason="the server did not finalize it"))
         commit("Birds sang in the tall green trees.", 9.0, 10.9, 1)
-        await wait_until(pilot, lambda: len(app.transcript) == 2, what="two turns")
+        await wait_until(pilot, lambda: "Birds" in screen_text(app), what="two turns on screen")
         marker = "[… 6.2 s not transcribed (the server did not finalize it) …]"
         lines = screen_text(app).splitlines()
         assert [i for i, line in enumerate(lines) if "A cold wind" in line or marker in line or "Birds" in line] \
@@ -282,7 +289,7 @@ async def test_a_gap_is_marked_in_the_transcript_the_events_and_the_saved_file(t
         assert saved == ["A cold wind blew across the hills.", marker, "Birds sang in the tall green trees."]
         # a gap reported late (before text already shown) is drawn at its place, not at the end
         emit(ev.Gap("nova-3", start=0.0, end=0.4, reason="dropped"))
-        await wait_until(pilot, lambda: len(app.transcript.gaps) == 2)
+        await wait_until(pilot, lambda: "0.4 s not transcribed" in screen_text(app), what="the late gap on screen")
         lines = screen_text(app).splitlines()
         assert "0.4 s not transcribed (dropped)" in lines[0] and "A cold wind" in lines[1] and marker in lines[2]
         # the session's state is on the status line; in the events pane only "recovering"
@@ -292,9 +299,7 @@ async def test_a_gap_is_marked_in_the_transcript_the_events_and_the_saved_file(t
         emit(ev.StateChanged("nova-3", state="streaming"))
         await wait_until(pilot, lambda: app.status.state == "streaming", what="streaming on the status line")
         emit(ev.StateChanged("nova-3", state="finishing"))
-        await wait_until(pilot, lambda: app.status.state == "finishing")
-        emit(ev.StateChanged("nova-3", state="ended"))
-        await wait_until(pilot, lambda: app.status.state == "idle")
+        await wait_until(pilot, lambda: app.status.state == "stopping")  # the controller's name for it
         assert app.events_log.lines_text[before:] == ["state: recovering (connection closed (1011))"]
 
 
@@ -320,7 +325,7 @@ class StuckSession:
         async def run() -> None:
             await self.done.wait()
 
-        app.session = self
+        app.controller.new_take(journal=False).session = self
         app.session_worker = app.run_worker(run(), group="session", exit_on_error=False)
 
 
@@ -370,3 +375,51 @@ async def test_a_settings_save_that_fails_is_said_on_screen(tmp_path: Path, emul
         assert any("settings not saved" in line for line in app.events_log.lines_text)
         assert any("settings not saved" in n.message for n in app._notifications)
     assert bad.read_text(encoding="utf-8") == "[app\nproduct = 'nova-3'\n"
+
+
+async def test_quitting_remembers_the_product_in_use(emulator, tmp_path: Path) -> None:
+    """Bug: quit saved the product field that only `p` updates, so a run on another product (here from the
+    command line) was forgotten and the next start picked Nova-3."""
+    app = build_app(make_run(tmp_path, product="flux", url=emulator.url, speed=float("inf")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: len(app.transcript) == 3, what="three turns")
+        await app.action_quit()
+    saved = (tmp_path / "config" / "tui-stt" / "settings.toml").read_text()
+    assert 'product = "flux"' in saved
+
+
+async def test_a_restart_is_a_new_take_set_apart_with_its_own_timeline(emulator, tmp_path: Path) -> None:
+    app = build_app(make_run(tmp_path, url=emulator.url, speed=float("inf")))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.transcript) == 3 and not app.streaming, what="take 1 done")
+        await pilot.press("space")  # start again
+        await wait_until(pilot, lambda: app.controller.take is not None and app.controller.take.number == 2
+                         and len(app.transcript) == 3 and not app.streaming, what="take 2 done")
+        shown = screen_text(app).splitlines()
+        separator = [i for i, line in enumerate(shown) if "── take 2" in line]
+        assert len(separator) == 1 and separator[0] == 3, shown  # after take 1's three turns
+        assert shown[4].startswith("[00:00:00]")  # take 2's times start again, set apart
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.saved_paths, what="a saved file")
+        lines = [line for line in app.saved_paths[0].read_text().splitlines() if line.strip()]
+        assert lines == script_texts()  # take 2 only: never two timelines in one file
+
+
+async def test_the_transcript_keeps_following_after_a_resize(tmp_path: Path) -> None:
+    """Bug: after a terminal resize the transcript stopped following new text until End was pressed."""
+    app = build_app(make_run(tmp_path), autostart=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        take = app.controller.new_take(journal=False)
+        for i in range(60):
+            turn = ev.Turn(text=f"sentence number {i} of a long dictation", start=i, end=i + 0.8,
+                           product="nova-3", turn_index=i)
+            app.controller.on_session_event(take, ev.Committed("nova-3", turn=turn, covered_until=i + 0.8))
+        await pilot.pause()
+        assert app.transcript_view.is_vertical_scroll_end
+        await pilot.resize_terminal(70, 20)
+        await pilot.pause()
+        turn = ev.Turn(text="the newest words", start=61, end=62, product="nova-3", turn_index=61)
+        app.controller.on_session_event(take, ev.Committed("nova-3", turn=turn, covered_until=62))
+        await wait_until(pilot, lambda: "the newest words" in screen_text(app), what="the new turn")
+        await pilot.pause()
+        assert app.transcript_view.is_vertical_scroll_end

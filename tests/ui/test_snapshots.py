@@ -22,6 +22,14 @@ SENTENCES = [
 
 
 @pytest.fixture(autouse=True)
+def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking cursor makes a snapshot depend on when it is taken (harlequin does the same)."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+@pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     import tui_stt.ui.widgets.events_log as events_log
 
@@ -30,16 +38,19 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def populate(pilot) -> None:
     app = pilot.app
+    take = app.controller.new_take(journal=False)  # the events of a take, fed as its session would
     app.mic.set_input("speech_3.wav", True)
     app.mic.update_level(-23.5, -9.0, True, False, [-60, -45, -30, -24, -20, -23.5] * 6)
     for i, text in enumerate(SENTENCES):
         turn = ev.Turn(text=text, start=0.5 + 3.1 * i, end=2.3 + 3.1 * i, product="nova-3", turn_index=i,
                        received_at=0.0)
-        app.on_session_event(type("M", (), {"event": ev.Committed("nova-3", turn=turn, covered_until=turn.end)})())
+        app.controller.on_session_event(take, ev.Committed("nova-3", turn=turn, covered_until=turn.end))
+    await pilot.pause()  # the commits reach the panes (they clear the live line) before the partial is shown
     app.partial.show("and the partial text of the turn being spoken", False)
     app.events_log.add("connected to ws://127.0.0.1:8765/v1/listen", "ok")
     app.events_log.add("options applied in-session: keyterm=['Textual']", "ok")
     app.events_log.add("reconnecting in 0.5s (attempt 1): connection closed (1011); holding 2.3s of audio", "warning")
+    await pilot.pause()
     app.status.state = "streaming"
     app.status.latency_ms = 182
     await pilot.pause()

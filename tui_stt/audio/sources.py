@@ -59,6 +59,9 @@ class AudioSource(ABC):
     def chunks(self) -> AsyncIterator[AudioChunk]:
         """Captured audio, in order, until the input ends or ``close`` is called."""
 
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Open the input (raise ``AudioInputError`` with a one-line reason if it cannot be used)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

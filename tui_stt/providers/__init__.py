@@ -1,8 +1,5 @@
-"""Provider sessions (Deepgram Nova-3, Deepgram Flux, AssemblyAI u3-rt-pro, local) behind one interface.
+"""Provider connections (Deepgram Nova-3, Deepgram Flux, AssemblyAI u3-rt-pro, local) behind one interface.
 
-Importing this package is cheap; the SDK modules are imported only when a connection is made.
+Importing this package is cheap; the SDK modules are imported only when a connection is made. What each
+product is (its options, its connection class, its key) is in ``tui_stt.catalog``.
 """
-
-from tui_stt.providers.options import PRODUCTS, OptionError, OptionSpec, ProductSpec, validate_options
-
-__all__ = ["PRODUCTS", "OptionError", "OptionSpec", "ProductSpec", "validate_options"]

@@ -23,6 +23,7 @@ log = logging.getLogger("tui_stt.providers.deepgram")
 
 DEFAULT_URL = "wss://api.deepgram.com"
 OK_CLOSE_CODES = (1000, 1005)
+UNRESPONSIVE_CLOSE_S = 1.0  # after a flush that got no message at all back, wait this long for the close
 
 
 def _import_sdk():
@@ -54,6 +55,7 @@ class _DeepgramConnection(Connection):
         self._reader: asyncio.Task[None] | None = None
         self._finishing = False
         self._flushing = False  # Finalize / ForceEndTurn sent, answer not yet in
+        self._heard = 0  # messages received (a far end that answers nothing at all is unresponsive)
         self.covered_until = self.offset
         self.request_id: str | None = None
         # the server's latest not-yet-final text: (text, words, start, end, turn index); committed at a
@@ -160,6 +162,7 @@ class _DeepgramConnection(Connection):
                 log.exception("%s: reader failed", self.product)
                 self.mark_closed(1006, str(exc), ProviderError(f"connection lost: {exc}"), clean=False)
                 return
+            self._heard += 1
             if msg is None or isinstance(msg, (bytes, dict)):
                 log.info("%s: skipped an unknown message: %r", self.product, msg)
                 continue
@@ -360,10 +363,13 @@ class NovaConnection(_DeepgramConnection):
             if not self.closed and self.config.flush and self._audio_pending():
                 self._finalized.clear()
                 self._flushing = True
+                heard = self._heard
                 await self._send_json({"type": "Finalize"})
                 with contextlib.suppress(asyncio.TimeoutError):
                     await self.wait_or_closed(self._finalized, timeout)
                 self._flushing = False
+                if not self._finalized.is_set() and self._heard == heard:
+                    timeout = min(timeout, UNRESPONSIVE_CLOSE_S)  # not a word back: do not wait long again
             if not self.closed:
                 self._finishing = True
                 await self._send_json({"type": "CloseStream"})
@@ -494,9 +500,12 @@ class FluxConnection(_DeepgramConnection):
             if not self.closed and self.config.flush and (self._turn_open or self._audio_pending()):
                 self._turn_done.clear()
                 self._flushing = True
+                heard = self._heard
                 await self._send_json({"type": "ForceEndTurn"})
                 await self.wait_or_closed(self._turn_done, timeout)
                 self._flushing = False
+                if not self._turn_done.is_set() and self._heard == heard:
+                    timeout = min(timeout, UNRESPONSIVE_CLOSE_S)  # not a word back: do not wait long again
             if not self.closed:
                 self._finishing = True
                 await self._send_json({"type": "CloseStream"})

@@ -336,6 +336,8 @@ class LocalConnection(Connection):
         self._threads_wanted = int(opts["threads"])
         self._jobs: list[asyncio.Future[None]] = []
         self._commit_jobs: list[asyncio.Future[None]] = []
+        self._held_onsets: list[ev.SpeechStarted] = []  # said after the commit before them, in time order
+        self._undelivered_commits = 0  # commit jobs submitted whose results are not yet emitted
         self._inflight = 0  # jobs submitted and not yet delivered (loop thread only)
         self._last_decode_s = 0.0
         self._partial_seg = -1
@@ -378,7 +380,11 @@ class LocalConnection(Connection):
 
         for item in self._segmenter.feed(np.frombuffer(data, dtype=np.int16)):
             if isinstance(item, Onset):
-                self.emit(ev.SpeechStarted(self.product, at=self.t(item.at / RATE)))
+                started = ev.SpeechStarted(self.product, at=self.t(item.at / RATE))
+                if self._undelivered_commits:
+                    self._held_onsets.append(started)  # the turn before it is still decoding: keep time order
+                else:
+                    self.emit(started)
             else:
                 self._submit_commit(item)
         self._maybe_partial()
@@ -399,6 +405,9 @@ class LocalConnection(Connection):
         if self._segmenter is not None:
             self._segmenter.min_silence_ms = float(self.options["min_silence_ms"])
             self._segmenter.max_segment_s = float(self.options["max_segment_s"])
+        changed = {k: self.options[k] for k in changes if k in self.options}
+        if changed:
+            self.emit(ev.Configured(self.product, changes=changed, how="in-session"))
         threads = int(self.options["threads"])
         if threads != self._threads_wanted:
             self._threads_wanted = threads
@@ -463,6 +472,7 @@ class LocalConnection(Connection):
             self._commit_jobs.append(future)
 
     def _submit_commit(self, seg: Segment) -> None:
+        self._undelivered_commits += 1
         pad = 0 if seg.ends_in_silence else int(PAD_S * RATE)
         self._submit(_Job("commit", seg.index, seg.start, seg.end, seg.covered_until, seg.trigger, seg.audio, pad))
 
@@ -495,6 +505,18 @@ class LocalConnection(Connection):
 
     def _deliver(self, job: _Job, text: str | None, seconds: float, error: BaseException | None,
                  cached: bool = False) -> None:
+        if job.kind == "commit":
+            self._undelivered_commits -= 1
+        try:
+            self._deliver_result(job, text, seconds, error, cached)
+        finally:
+            if self._undelivered_commits == 0 and self._held_onsets and not (self._aborted or self.closed):
+                held, self._held_onsets = self._held_onsets, []
+                for started in held:
+                    self.emit(started)
+
+    def _deliver_result(self, job: _Job, text: str | None, seconds: float, error: BaseException | None,
+                        cached: bool) -> None:
         self._inflight -= 1
         if job.kind != "rebuild" and not cached and text is not None:
             self._last_decode_s = seconds
@@ -514,6 +536,9 @@ class LocalConnection(Connection):
                                      end=self.t(job.end / RATE)))
             return
         self._committed_seg = max(self._committed_seg, job.segment)
+        self._deliver_commit(job, text)
+
+    def _deliver_commit(self, job: _Job, text: str) -> None:
         if not text:
             return
         start, end = self.t(job.start / RATE), self.t(job.end / RATE)

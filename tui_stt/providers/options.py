@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import reprlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -189,31 +189,7 @@ def show_value(value: Any) -> str:
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
-@dataclass(frozen=True)
-class ProductSpec:
-    name: str  # what users type: --product NAME
-    label: str
-    provider: str  # "deepgram" | "assemblyai" | "local"
-    key_env: str | None  # environment variable holding the API key (None: no key needed)
-    options: tuple[OptionSpec, ...] = field(default_factory=tuple)
-
-    def option(self, name: str) -> OptionSpec:
-        for spec in self.options:
-            if spec.name == name:
-                return spec
-        raise OptionError(self.name, name, "unknown option; known: " + ", ".join(o.name for o in self.options))
-
-    def defaults(self) -> dict[str, Any]:
-        return {o.name: (list(o.default) if isinstance(o.default, (list, tuple)) else o.default)
-                for o in self.options}
-
-
-NOVA3 = ProductSpec(
-    name="nova-3",
-    label="Deepgram Nova-3",
-    provider="deepgram",
-    key_env="DEEPGRAM_API_KEY",
-    options=(
+NOVA3_OPTIONS: tuple[OptionSpec, ...] = (
         OptionSpec("model", "str", "nova-3", "Deepgram model (listen v1)."),
         OptionSpec("language", "str", "en", "BCP-47 language code, e.g. en, en-US, multi."),
         OptionSpec("punctuate", "bool", True, "Add punctuation and capitalisation."),
@@ -228,15 +204,9 @@ NOVA3 = ProductSpec(
         OptionSpec("vad_events", "bool", True, "Send SpeechStarted events."),
         OptionSpec("keyterm", "list", (), "Key terms to boost (Nova-3 only); changes in-session.", live=True),
         OptionSpec("numerals", "bool", False, "Write numbers as digits; changes in-session.", live=True),
-    ),
 )
 
-FLUX = ProductSpec(
-    name="flux",
-    label="Deepgram Flux",
-    provider="deepgram",
-    key_env="DEEPGRAM_API_KEY",
-    options=(
+FLUX_OPTIONS: tuple[OptionSpec, ...] = (
         OptionSpec("model", "choice", "flux-general-en", "Flux model (listen v2).",
                    choices=("flux-general-en", "flux-general-multi")),
         OptionSpec("eot_threshold", "float", 0.7, "End-of-turn confidence needed to end a turn.",
@@ -247,7 +217,6 @@ FLUX = ProductSpec(
         OptionSpec("eot_timeout_ms", "int", 5000, "Silence after which a turn ends whatever the confidence.",
                    live=True, min=500, max=60000, unit="ms"),
         OptionSpec("keyterm", "list", (), "Key terms to boost; changes in-session.", live=True),
-    ),
 )
 
 ASSEMBLYAI_HOSTS = {
@@ -255,12 +224,7 @@ ASSEMBLYAI_HOSTS = {
     "eu": "wss://streaming.eu.assemblyai.com",
 }
 
-U3PRO = ProductSpec(
-    name="u3-rt-pro",
-    label="AssemblyAI Universal-3 Pro",
-    provider="assemblyai",
-    key_env="ASSEMBLYAI_API_KEY",
-    options=(
+U3PRO_OPTIONS: tuple[OptionSpec, ...] = (
         OptionSpec("speech_model", "choice", "u3-rt-pro", "AssemblyAI streaming model.",
                    choices=("u3-rt-pro",)),
         OptionSpec("end_of_turn_confidence_threshold", "float", 0.4,
@@ -276,15 +240,9 @@ U3PRO = ProductSpec(
         OptionSpec("vad_threshold", "float", 0.3, "Voice activity threshold.", min=0.0, max=1.0),
         OptionSpec("region", "choice", "us", "Service region: us (streaming.assemblyai.com) or eu "
                    "(streaming.eu.assemblyai.com). --assemblyai-url overrides it.", choices=("us", "eu")),
-    ),
 )
 
-LOCAL = ProductSpec(
-    name="local",
-    label="Local (Moonshine, offline)",
-    provider="local",
-    key_env=None,
-    options=(
+LOCAL_OPTIONS: tuple[OptionSpec, ...] = (
         OptionSpec("min_silence_ms", "int", 500, "Silence that ends a turn.", live=True,
                    min=100, max=5000, unit="ms"),
         OptionSpec("max_segment_s", "float", 9.0, "Longest segment before it is committed anyway.",
@@ -293,16 +251,34 @@ LOCAL = ProductSpec(
                    live=True, min=0.2, max=10.0, unit="s"),
         OptionSpec("threads", "int", 1, "Decoder threads (1 is as fast for sentences on 2 cores, at half the CPU).",
                    live=True, min=1, max=8),
-    ),
 )
 
-PRODUCTS: dict[str, ProductSpec] = {p.name: p for p in (NOVA3, FLUX, U3PRO, LOCAL)}
-CLOUD_PRODUCTS = ("nova-3", "flux", "u3-rt-pro")
+_CATALOG_NAMES = {"PRODUCTS": "PRODUCTS", "ProductSpec": "ProductSpec", "NOVA3": "nova-3", "FLUX": "flux",
+                  "U3PRO": "u3-rt-pro", "LOCAL": "local"}
+
+
+def __getattr__(name: str) -> Any:
+    """The products themselves live in ``tui_stt.catalog``; these names are kept for existing importers."""
+    from tui_stt import catalog
+
+    if name == "CLOUD_PRODUCTS":
+        return catalog.cloud_products()
+    if name in ("PRODUCTS", "ProductSpec"):
+        return getattr(catalog, name)
+    if name in _CATALOG_NAMES:
+        return catalog.PRODUCTS[_CATALOG_NAMES[name]]
+    raise AttributeError(name)
+
+
+def _spec(product: str) -> Any:
+    from tui_stt import catalog
+
+    return catalog.get(product)
 
 
 def validate_options(product: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults overlaid with ``values``, each checked. Raises ``OptionError`` on the first bad one."""
-    spec = PRODUCTS[product]
+    spec = _spec(product)
     result = spec.defaults()
     for name, raw in (values or {}).items():
         result[name] = spec.option(name).parse(raw, product)
@@ -311,7 +287,7 @@ def validate_options(product: str, values: Mapping[str, Any] | None = None) -> d
 
 def changed_options(product: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict, dict]:
     """Split what differs between ``old`` and ``new`` into (live changes, reconnect changes)."""
-    spec = PRODUCTS[product]
+    spec = _spec(product)
     live: dict[str, Any] = {}
     cold: dict[str, Any] = {}
     for opt in spec.options:

@@ -1,10 +1,12 @@
-"""Which Connection class serves which product, and where it connects (core, no Textual)."""
+"""Which Connection class serves which product, and where it connects: read off the catalog (core, no Textual)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tui_stt import catalog
 from tui_stt.providers.base import (
     Connection,
     ConnectionConfig,
@@ -12,30 +14,17 @@ from tui_stt.providers.base import (
     MissingKeyError,
     check_url,
 )
-from tui_stt.providers.options import PRODUCTS
 
 if TYPE_CHECKING:
     from tui_stt.secrets import Secrets
 
 
 def connection_class(product: str) -> type[Connection]:
-    if product == "nova-3":
-        from tui_stt.providers.deepgram import NovaConnection
-
-        return NovaConnection
-    if product == "flux":
-        from tui_stt.providers.deepgram import FluxConnection
-
-        return FluxConnection
-    if product == "u3-rt-pro":
-        from tui_stt.providers.assemblyai import AssemblyAIConnection
-
-        return AssemblyAIConnection
-    if product == "local":
-        from tui_stt.providers.local import LocalConnection
-
-        return LocalConnection
-    raise FatalProviderError(f"unknown product {product!r}; choose one of {', '.join(PRODUCTS)}")
+    try:
+        spec = catalog.get(product)
+    except ValueError as exc:
+        raise FatalProviderError(str(exc)) from None
+    return spec.connection_class()
 
 
 def make_connection(config: ConnectionConfig, emit) -> Connection:
@@ -48,15 +37,26 @@ class Endpoint:
     base_url: str | None  # None: the product's default host
 
 
-def resolve_endpoint(product: str, secrets: Secrets, *, deepgram_url: str | None, assemblyai_url: str | None,
+def resolve_endpoint(product: str, secrets: Secrets, *, urls: Mapping[str, str | None] | None = None,
+                     deepgram_url: str | None = None, assemblyai_url: str | None = None,
                      allow_insecure: bool = False) -> Endpoint:
-    """The key and base URL for ``product``; raises MissingKeyError / FatalProviderError with a user message."""
-    spec = PRODUCTS[product]
-    if spec.provider == "local":
+    """The key and base URL for ``product``; raises MissingKeyError / FatalProviderError with a user message.
+
+    ``urls`` maps a service name to its endpoint override (``deepgram_url``/``assemblyai_url`` are the same
+    for the two built-in services).
+    """
+    spec = catalog.get(product)
+    reason = spec.missing_reason()
+    if reason:
+        raise FatalProviderError(reason)
+    if not spec.needs_key:
         return Endpoint(None, None)
     key = secrets.key_for(product)
     if not key:
         raise MissingKeyError(secrets.missing_key_message(product))
-    url = deepgram_url if spec.provider == "deepgram" else assemblyai_url
+    given = dict(urls or {})
+    given.setdefault("deepgram", deepgram_url)
+    given.setdefault("assemblyai", assemblyai_url)
+    url = given.get(spec.service.name)
     base = check_url(url, allow_insecure=allow_insecure, flag="--allow-insecure") if url else None
     return Endpoint(key, base)

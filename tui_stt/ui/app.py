@@ -20,7 +20,8 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from tui_stt import events as ev
-from tui_stt.app_config import RunConfig, make_source, session_config
+from tui_stt.app_config import RunConfig
+from tui_stt.controller import Controller
 from tui_stt.formats import FORMATS
 from tui_stt.providers.options import PRODUCTS
 from tui_stt.transcript import Transcript
@@ -68,22 +69,21 @@ class TuiSttApp(App[int]):
                  source_factory: Callable[[RunConfig], tuple[Any, str | None]] | None = None) -> None:
         super().__init__()
         self.run_config = run
-        self.product = run.product
         self.autostart = autostart
-        self.connection_factory = connection_factory
-        self.source_factory = source_factory or (lambda run: make_source(run, allow_sample=True))
-        self.transcript = Transcript()
-        self.session: Any = None  # tui_stt.session.StreamSession while streaming
+        # the core controller runs the takes; the app lays out what it says
+        self.controller = Controller(run, self._emit, source_factory=source_factory,
+                                     connection_factory=connection_factory, allow_sample=True)
+        self._no_take = Transcript()
+        # what the transcript pane shows of the current take, in the order its messages came (the model may be
+        # ahead of the screen: the controller keeps it at event time, the pane catches up by message)
+        self._shown_turns: list[Any] = []
+        self._shown_gaps: list[Any] = []
         self.session_worker: Worker[None] | None = None
         self.session_id = 0
-        self.journal: Any = None
-        self.journals: list[Any] = []
         self.saved_paths: list[Any] = []
-        self._levels: deque[tuple[float, float]] = deque(maxlen=1200)  # (audio position, monotonic)
         self._level_history: list[float] = []
         self.commit_to_screen: deque[float] = deque(maxlen=10000)  # seconds, event created -> widget updated
         self.save_format = run.save_format
-        self._state_from_session = False  # the session reports StateChanged: it drives the status line
         self._quit_worker: Worker[None] | None = None  # the graceful quit, once started
         self._interrupted = False  # a second quit signal: exit at once with INTERRUPTED
         self._signal_handlers: dict[int, Any] = {}  # signal -> the handler it had before on_mount
@@ -207,90 +207,51 @@ class TuiSttApp(App[int]):
             yield SystemCommand(f"Save format: {fmt}", f"save transcripts as .{fmt}",
                                 lambda fmt=fmt: self._set_format(fmt))
 
-    # -- session lifecycle -----------------------------------------------------------------------
+    # -- takes (the controller runs them; the app shows them) --------------------------------------
+    @property
+    def product(self) -> str:
+        return self.controller.product
+
+    @property
+    def session(self) -> Any:
+        return self.controller.session
+
+    @property
+    def transcript(self) -> Transcript:
+        """The current take's transcript (each start is a take with its own timeline)."""
+        take = self.controller.take
+        return take.transcript if take is not None else self._no_take
+
+    @property
+    def journal(self) -> Any:
+        take = self.controller.take
+        return take.journal if take is not None else None
+
+    @property
+    def journals(self) -> list[Any]:
+        return [t.journal for t in self.controller.takes if t.journal is not None]
+
     @property
     def streaming(self) -> bool:
         return self.session_worker is not None and self.session_worker.state in (
             WorkerState.PENDING, WorkerState.RUNNING)
 
     def start_session(self) -> None:
-        from tui_stt.providers.base import MissingKeyError, ProviderError
-
         if self.streaming:
             return
-        try:
-            config = session_config(self.run_config, self.product)
-        except MissingKeyError as exc:
-            self.status.state = "no key"
-            self.events_log.add(exc.message, "error")
-            self.events_log.add("press k to paste a key for this run, or p to switch product", "info")
-            self.notify(exc.message, severity="error", timeout=10)
-            return
-        except ProviderError as exc:
-            self.status.state = "error"
-            self.events_log.add(exc.message, "error")
-            self.notify(exc.message, severity="error", timeout=10)
-            return
         self.session_id += 1
-        self._state_from_session = False
-        self.status.state = "connecting"
-        self.session_worker = self._session_worker(config, self.session_id)
+        self.session_worker = self._take_worker()
 
     @work(group="session", exit_on_error=False, description="provider session")
-    async def _session_worker(self, config: Any, sid: int) -> None:
-        from tui_stt.audio.sources import AudioInputError
-        from tui_stt.session import StreamSession
-
+    async def _take_worker(self) -> None:
         try:
-            source, note = await asyncio.to_thread(self.source_factory, self.run_config)
-            await source.open()
-        except AudioInputError as exc:
-            self.events_log.add(str(exc), "error")
-            self.notify(str(exc), severity="error", timeout=10)
-            self.status.state = "error"
-            return
-        if note:
-            self.events_log.add(note, "warning")
-            self.notify(note, timeout=8)
-        self.mic.set_input(source.name, self.run_config.vad)
-        journal = self._open_journal(config)
-        kwargs: dict[str, Any] = {"journal": journal}
-        if self.connection_factory is not None:
-            kwargs["connection_factory"] = self.connection_factory
-        session = StreamSession(config, source, lambda e: self._emit(e, sid), **kwargs)
-        self.session = session
-        self.status.started_at = time.monotonic()
-        self.status.stopped_at = None
-        try:
-            await session.run()
+            await self.controller.run_take()
         finally:
-            if self.session is session:
-                self.session = None
-            if journal is not None:
-                with contextlib.suppress(Exception):
-                    journal.close()
             self.mic.reset()
 
-    def _open_journal(self, config: Any) -> Any:
-        try:
-            from tui_stt.journal import Journal
-
-            journal = Journal.create(config.product, config.options)
-        except Exception as exc:  # noqa: BLE001 - transcription goes on without a journal
-            self.events_log.add(f"cannot write the journal ({exc}); transcripts are kept in memory only",
-                                "warning")
-            return None
-        self.journal = journal
-        self.journals.append(journal)
-        self.events_log.add(f"journal: {journal.path}", "dim")
-        return journal
-
     async def stop_session(self, timeout: float | None = None) -> None:
-        """Graceful stop: the session flushes (Finalize / ForceEndTurn / Terminate), bounded by ``timeout``.
-
-        The session bounds its own graceful stop to ``SessionConfig.stop_grace_s`` and then stops hard, so
-        the default waits that long plus ``STOP_MARGIN_S`` before aborting it from here.
-        """
+        """Graceful stop: the session flushes (Finalize / ForceEndTurn / Terminate) within its own grace
+        (``SessionConfig.stop_grace_s``), then stops hard; waited for at most that plus ``STOP_MARGIN_S``."""
         worker, session = self.session_worker, self.session
         if worker is None:
             return
@@ -299,14 +260,11 @@ class TuiSttApp(App[int]):
 
             config = getattr(session, "config", None)
             timeout = float(getattr(config, "stop_grace_s", SessionConfig.stop_grace_s)) + STOP_MARGIN_S
-        if session is not None:
-            self.status.state = "stopping"
-            session.stop()
+        self.controller.stop()
         try:
             await asyncio.wait_for(worker.wait(), timeout)
         except (asyncio.TimeoutError, Exception):  # noqa: BLE001
-            if session is not None:
-                session.abort()
+            self.controller.abort()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.wait(), 2.0)
             worker.cancel()
@@ -321,15 +279,11 @@ class TuiSttApp(App[int]):
             self.events_log.add(text, "error")
             self.notify(text, severity="error", timeout=10)
             self.status.state = "error"
-        elif (event.worker is self.session_worker and event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED)
-              and self.status.state not in ("error", "no key")):
-            self.status.state = "idle"
 
-    # -- core events -> messages -------------------------------------------------------------------
-    def _emit(self, event: ev.Event, sid: int) -> None:
+    # -- core events -> widgets --------------------------------------------------------------------
+    def _emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Level):
             self._level_history.append(event.rms_dbfs)
-            self._levels.append((event.position, event.mono))
             history, self._level_history = self._level_history, []
             self.post_message(LevelSampled(event, history))
         elif isinstance(event, ev.Partial):
@@ -337,7 +291,7 @@ class TuiSttApp(App[int]):
             # TEXTUAL_FPS times a second, so a burst of partials costs one frame, not a queue of messages
             self.partial.show(event.text, event.tentative)
         else:
-            self.post_message(SessionEvent(event, sid))
+            self.post_message(SessionEvent(event, self.session_id))
 
     def on_level_sampled(self, message: LevelSampled) -> None:
         e = message.event
@@ -347,45 +301,61 @@ class TuiSttApp(App[int]):
         self.show_event(message.event)
 
     def show_event(self, e: ev.Event) -> None:
-        """A commit, turn end, connection event or error: into the transcript, panes and status line."""
+        """A controller or session event: into the transcript, panes and status line."""
         if isinstance(e, ev.Committed):
-            turn = self.transcript.add(e.turn)
+            turn = e.turn  # already in the take's transcript (the controller keeps it)
+            self._shown_turns.append(turn)
             last_gap = self.transcript_view.last_gap
             if last_gap is not None and (last_gap.start, last_gap.end) > (turn.start, turn.end):
-                self.transcript_view.show_timeline(self.transcript.timeline())  # text from before a shown gap
+                self._redraw_shown()  # text from before a gap already shown
             else:
                 self.transcript_view.add_turn(turn)
             self.partial.clear()
             self.commit_to_screen.append(time.monotonic() - e.mono)
             self.status.turns = len(self.transcript)
-            lat = self._turn_latency(e)
-            if lat is not None:
-                self.status.latency_ms = lat * 1000
+            return
+        if isinstance(e, ev.TurnLatency):
+            self.status.latency_ms = e.ms
+            return
+        if isinstance(e, ev.RunState):
+            self.status.state = e.state
+            if e.state == "recovering":
+                self.events_log.add(ev.describe(e), "warning")
+            elif e.state in ("ended", "error"):
+                self.status.stopped_at = time.monotonic()
+                self.partial.clear()
             return
         if isinstance(e, ev.StateChanged):
-            self._state_from_session = True
-            self._show_session_state(e.state)
-            if e.state != "recovering":
-                return  # the other states are on the status line; in the events pane they are noise
+            return  # the controller's RunState drives the status line
+        if isinstance(e, ev.TakeStarted):
+            self._shown_turns, self._shown_gaps = [], []
+            if e.number > 1:
+                take = self.controller.take
+                self.transcript_view.add_separator(take.label if take is not None else f"take {e.number}")
+            self.status.turns = 0
+            self.status.latency_ms = None
+            self.status.started_at = time.monotonic()
+            self.status.stopped_at = None
+            if e.journal:
+                self.events_log.add(f"journal: {e.journal}", "dim")
+            return
+        if isinstance(e, ev.Notice):
+            self.events_log.add(e.text, e.level if e.level in ("ok", "warning", "error") else "info")
+            if e.level == "error":
+                self.notify(e.text, severity="error", timeout=10)
+            elif e.level == "warning":
+                self.notify(e.text, severity="warning", timeout=8)
+            if self.controller.state.value == "no key" and e.level == "error":
+                self.events_log.add("press k to paste a key for this run, or p to switch product", "info")
+            return
         if isinstance(e, ev.TurnEnded):
             self.transcript_view.end_turn()
         if isinstance(e, ev.Gap):
             self._show_gap(e)
-        # without StateChanged (an older session) the connection events drive the status line
-        if isinstance(e, ev.Opened) and not self._state_from_session:
-            self.status.state = "streaming" if not (self.session and self.session.paused) else "paused"
-        elif isinstance(e, (ev.Connecting,)) and not self._state_from_session:
-            self.status.state = "connecting" if e.attempt == 1 else "reconnecting"
-        elif isinstance(e, ev.Reconnecting) and not self._state_from_session:
-            self.status.state = "reconnecting"
         elif isinstance(e, ev.Error) and e.fatal:
-            self.status.state = "error"
             self.notify(e.message, severity="error", timeout=10)
         elif isinstance(e, ev.Ended):
-            self.status.stopped_at = time.monotonic()
             self.partial.clear()
-            if not e.error:
-                self.status.state = "idle"
         kind = EVENT_KIND.get(type(e), "info")
         if isinstance(e, ev.Configured) and not e.ok:
             kind = "error"
@@ -393,35 +363,25 @@ class TuiSttApp(App[int]):
             kind = "warning"
         self.events_log.add(ev.describe(e), kind)
 
-    def _show_session_state(self, state: str) -> None:
-        """The session's state on the status line; "paused" while the input is paused and streaming."""
-        if self.status.state in ("error", "no key") and state == "ended":
-            return  # the failure stays on the status line
-        text = SESSION_STATE_TEXT.get(state, state)
-        session = self.session
-        if text == "streaming" and session is not None and session.paused:
-            text = "paused"
-        self.status.state = text
-
     def _show_gap(self, gap: ev.Gap) -> None:
         """Audio that will never be transcribed: a marked line at its place in the transcript, a warning."""
         from tui_stt.export import gap_text
+        from tui_stt.transcript import as_gap_record
 
-        record = self.transcript.add_gap(gap)
-        timeline = self.transcript.timeline()
-        if timeline and timeline[-1] == record:
+        record = as_gap_record(gap)
+        self._shown_gaps.append(record)
+        last = self._shown_turns[-1] if self._shown_turns else None
+        if last is None or (last.start, last.end) <= (record.start, record.end):
             self.transcript_view.add_gap(record)
         else:  # reported after later text: redraw in time order, so the mark is where the audio was
-            self.transcript_view.show_timeline(timeline)
+            self._redraw_shown()
         self.notify(f"{gap_text(record)}. The journal and saved files mark it.", title="Audio not transcribed",
                     severity="warning", timeout=10)
 
-    def _turn_latency(self, e: ev.Committed) -> float | None:
-        """Commit received -> when the audio at the turn's end was captured."""
-        for position, mono in self._levels:
-            if position >= e.turn.end:
-                return max(0.0, e.mono - mono)
-        return None
+    def _redraw_shown(self) -> None:
+        from tui_stt.transcript import timeline
+
+        self.transcript_view.show_timeline(timeline(self._shown_turns, self._shown_gaps))
 
     # -- actions ---------------------------------------------------------------------------------
     def action_toggle_stream(self) -> None:
@@ -431,29 +391,8 @@ class TuiSttApp(App[int]):
             self.start_session()
 
     def action_toggle_pause(self) -> None:
-        if self.session is None:
+        if self.controller.toggle_pause() is None:
             self.notify("Not streaming")
-            return
-        if self.session.paused:
-            self.session.resume()
-            state = getattr(self.session, "state", None)
-            self.status.state = SESSION_STATE_TEXT.get(getattr(state, "value", ""), "streaming")
-            self.events_log.add("input resumed")
-        else:
-            self.session.pause()
-            self.status.state = "paused"
-            self.events_log.add("input paused: the connection is kept open with keep-alives")
-
-    def _product_status(self) -> dict[str, str]:
-        from tui_stt.providers.local_model import missing_reason
-
-        out = {}
-        for name, spec in PRODUCTS.items():
-            if spec.key_env is None:
-                out[name] = "offline" if not missing_reason() else "not installed"
-            else:
-                out[name] = "ready" if self.run_config.secrets.key_for(name) else f"no key: set {spec.key_env}"
-        return out
 
     def action_switch_product(self) -> None:
         from tui_stt.ui.screens import ProductScreen
@@ -463,17 +402,13 @@ class TuiSttApp(App[int]):
                 self.run_worker(self._switch(product), group="control", exit_on_error=False,
                                 description="switch product")
 
-        self.push_screen(ProductScreen(self.product, self._product_status()), chosen)
+        self.push_screen(ProductScreen(self.product, self.controller.product_status()), chosen)
 
     async def _switch(self, product: str) -> None:
         was_streaming = self.streaming or self.autostart
         await self.stop_session()
-        self.product = product
-        self.run_config.product = product
-        self.status.product_label = PRODUCTS[product].label
-        self.events_log.add(f"switched to {PRODUCTS[product].label}", "ok")
-        self.run_config.settings.product = product
-        self._save_settings()
+        await self.controller.switch_product(product)
+        self.status.product_label = self.controller.spec.label
         if was_streaming:
             self.start_session()
 
@@ -481,49 +416,47 @@ class TuiSttApp(App[int]):
         from tui_stt.ui.screens import OptionsScreen
 
         product = self.product
-        current = self.run_config.options_for(product)
 
         def applied(values: dict[str, Any] | None) -> None:
-            if values is None:
-                return
-            self.apply_options(product, values)
+            if values is not None and product == self.product:
+                self.apply_options(values)
 
-        self.push_screen(OptionsScreen(product, current, self.streaming), applied)
+        self.push_screen(OptionsScreen(product, self.controller.options, self.streaming), applied)
 
-    def apply_options(self, product: str, values: dict[str, Any]) -> None:
+    def apply_options(self, values: dict[str, Any], *, save_as_default: bool = False) -> None:
+        """For this run (in-session, by a reconnect, or at the next start); settings only when asked."""
         from tui_stt.providers.options import OptionError
 
         try:
-            checked = self.run_config.settings.set_product_options(product, values)
+            how = self.controller.apply_options(values, save_as_default=save_as_default)
         except OptionError as exc:
             self.events_log.add(str(exc), "error")
             self.notify(str(exc), severity="error")
             return
-        self.run_config.options[product] = checked
-        self._save_settings()
-        session = self.session
-        if session is not None and session.product == product:
-            session.reconfigure(checked)
-        else:
-            self.events_log.add(f"{PRODUCTS[product].label} options saved; used when streaming starts", "ok")
+        if not save_as_default and how != "next start":
+            self.events_log.add("these options apply to this run; to keep them, use \"Save options as defaults\" "
+                                "in the command palette (ctrl+p)", "dim")
+
+    def action_save_defaults(self) -> None:
+        self.apply_options({}, save_as_default=True)
 
     def action_save(self) -> None:
-        from tui_stt.export import ExportError, write_export
+        from tui_stt.export import ExportError
 
-        turns = list(self.transcript.turns)
-        gaps = self.transcript.gaps
-        if not turns and not gaps:
+        take = self.controller.take
+        if take is None or (not take.transcript.turns and not take.transcript.gaps):
             self.notify("The transcript is empty: nothing to save yet", severity="warning")
             return
         try:
-            path = write_export(turns, self.save_format, self.run_config.save_dir, gaps=gaps)
-        except ExportError as exc:
+            path = self.controller.save_transcript(self.save_format)
+        except (ExportError, ValueError) as exc:
             self.events_log.add(str(exc), "error")
             self.notify(str(exc), severity="error", timeout=10)
             return
         self.saved_paths.append(path)
+        turns, gaps = len(take.transcript.turns), take.transcript.gaps
         marked = f" (and {len(gaps)} gap{'s' if len(gaps) != 1 else ''} marked)" if gaps else ""
-        self.events_log.add(f"saved {len(turns)} turns{marked} to {path}", "ok")
+        self.events_log.add(f"saved take {take.number}: {turns} turns{marked} to {path}", "ok")
         self.notify(f"Saved to {path}", title="Transcript saved", timeout=8)
 
     def action_cycle_format(self) -> None:
@@ -538,6 +471,7 @@ class TuiSttApp(App[int]):
         self.notify(f"ctrl+s saves .{fmt}")
 
     def action_clear(self) -> None:
+        self._shown_turns, self._shown_gaps = [], []
         self.transcript.clear()
         self.transcript_view.clear()
         self.partial.clear()
@@ -549,27 +483,21 @@ class TuiSttApp(App[int]):
         from tui_stt import paths
         from tui_stt.ui.screens import KeyScreen
 
-        spec = PRODUCTS[self.product]
-        if spec.key_env is None:
+        spec = self.controller.spec
+        if not spec.needs_key:
             self.notify(f"{spec.label} needs no key")
             return
         product = self.product
 
         def entered(result: tuple[str, bool] | None) -> None:
-            if not result:
+            if not result or product != self.product:
                 return
             key, save = result
-            self.run_config.secrets = self.run_config.secrets.with_key(product, key)
-            self.events_log.add(f"{spec.key_env} set for this run", "ok")
-            if save:
-                from tui_stt.secrets import save_key
-
-                try:
-                    path = save_key(spec.key_env or "", key)
-                except Exception as exc:  # noqa: BLE001
-                    self.events_log.add(f"could not save the key: {exc}", "error")
-                else:
-                    self.events_log.add(f"{spec.key_env} saved to {path} (mode 0600)", "ok")
+            try:
+                self.controller.set_key(key, save=save)
+            except ValueError as exc:
+                self.events_log.add(str(exc), "error")
+                return
             if not self.streaming:
                 self.start_session()
 
@@ -614,19 +542,8 @@ class TuiSttApp(App[int]):
                 self.exit(0)
 
     def _save_settings(self) -> None:
-        from tui_stt.settings import save_settings
-
-        settings = self.run_config.settings
-        try:
-            saved = save_settings(settings, secrets=self.run_config.secrets.values())
-            problem = None if saved else (getattr(settings, "last_save_error", None) or "settings not saved")
-        except Exception as exc:  # noqa: BLE001 - never crash over settings
-            problem = f"could not save settings: {exc}"
-        if problem:  # a failed save is said, once per reason, in the events pane and a notification
-            self.events_log.add(problem, "warning")
-            if problem != getattr(self, "_last_settings_problem", None):
-                self.notify(problem, severity="warning", timeout=8)
-            self._last_settings_problem = problem
+        """A failed save is said by the controller (a warning notice: events pane and notification)."""
+        self.controller.save_settings()
 
 
 def build_app(run: RunConfig, **kwargs: Any) -> TuiSttApp:

@@ -16,6 +16,13 @@ class ReflowLog(RichLog):
                          **kwargs)
         self.entries: deque[Text] = deque(maxlen=max_entries)
         self._wrapped_at = 0
+        self._follow = True  # at the end (following new text) as the user left it; survives resizes
+        self._reflowing = False
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if not self._reflowing:
+            self._follow = new_value >= self.max_scroll_y - 1
 
     def _width(self) -> int | None:
         width = self.scrollable_content_region.width
@@ -36,10 +43,18 @@ class ReflowLog(RichLog):
     def on_resize(self, event: events.Resize) -> None:
         width = self._width()
         if width and width != self._wrapped_at:
-            follow = self.is_vertical_scroll_end or not self._wrapped_at
-            super().clear()
-            self._wrapped_at = width
-            for line in self.entries:
-                self.write(line, width=width, scroll_end=False)
+            # follow as the user left it before the resize: at this point the old scroll position no longer
+            # says whether they were at the end (the content has not been re-wrapped yet)
+            follow = self._follow or not self._wrapped_at
+            self._reflowing = True
+            try:
+                super().clear()
+                self._wrapped_at = width
+                for line in self.entries:
+                    self.write(line, width=width, scroll_end=False)
+            finally:
+                self._reflowing = False
+            self._follow = follow
             if follow:
-                self.scroll_end(animate=False)
+                self.scroll_end(animate=False, immediate=True)
+                self.call_after_refresh(self.scroll_end, animate=False)

@@ -71,6 +71,13 @@ class TranscriptView(ReflowLog):
     def end_turn(self) -> None:
         self._open_turn = None
 
+    def add_separator(self, label: str) -> None:
+        """A new take starts: its times restart at 00:00:00, so it is set apart from the one before."""
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        self._open_turn = None
+        self.last_gap = None
+        self.add_line(Text(f"── {label} ──", style="bold dim"), scroll_end=follow)
+
     def clear(self) -> TranscriptView:
         self._open_turn = None
         self.count = 0

@@ -1,0 +1,1 @@
+"""Shared test helpers: fixtures paths, a dummy fifth product, list sources."""
