@@ -133,3 +133,24 @@ def unregister(name: str) -> None:
     if name in {p.name for p in _BUILTIN}:
         raise ValueError(f"{name} is built in")
     PRODUCTS.pop(name, None)
+
+
+def options_markdown() -> str:
+    """The README's "Connect options" tables, generated from the catalog (a test keeps the README equal)."""
+    def default(opt: _o.OptionSpec) -> str:
+        if opt.default is None:
+            return "(off)"
+        if isinstance(opt.default, (list, tuple)):
+            return ", ".join(opt.default) if opt.default else "(empty)"
+        return opt.format(opt.default)
+
+    out: list[str] = []
+    for spec in PRODUCTS.values():
+        key = f", key `{spec.key_env}`" if spec.key_env else ", no key"
+        out += [f"**{spec.label}** (`--product {spec.name}`{key})", "",
+                "| option | default | allowed | changes | what it does |", "|---|---|---|---|---|"]
+        for opt in spec.options:
+            how = "in-session" if opt.live else "reconnect"
+            out.append(f"| `{opt.name}` | {default(opt)} | {opt.allowed()} | {how} | {opt.help} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

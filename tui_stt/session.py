@@ -49,8 +49,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_stt import catalog
 from tui_stt import events as ev
-from tui_stt.audio.batching import MIN_TAIL_MS, Batcher
+from tui_stt.audio import ms_to_bytes
+from tui_stt.audio.batching import MAX_BATCH_MS, MIN_BATCH_MS, MIN_TAIL_MS
 from tui_stt.audio.levels import measure
 from tui_stt.audio.sources import AudioInputError, AudioSource
 from tui_stt.providers.base import Connection, ConnectionConfig, ProviderError
@@ -142,8 +144,12 @@ class StreamSession:
         self._factory = connection_factory
         self._redactor = Redactor([config.api_key, *config.secrets])
         self.stats = SessionStats()
-        self._batcher = Batcher(config.batch_ms)
-        self._batch_bytes = self._batcher.batch_bytes
+        # the audio is cut once, here: provider-sized pieces from the replay buffer, inside the product's limits
+        spec = catalog.PRODUCTS.get(config.product)
+        lo = max(MIN_BATCH_MS, spec.min_chunk_ms if spec else MIN_BATCH_MS)
+        hi = min(MAX_BATCH_MS, spec.max_chunk_ms if spec else MAX_BATCH_MS)
+        self._batch_bytes = ms_to_bytes(min(max(config.batch_ms, lo), hi))
+        self._min_tail = ms_to_bytes(max(MIN_TAIL_MS, lo))
         self.buf = ReplayBuffer(to_bytes(config.max_buffer_s))
         holdoff = VAD_HOLDOFF_S if bool(getattr(source, "vad", False)) else 0.0
         self.speech = SpeechMap(margin=to_bytes(SPEECH_MARGIN_S), holdoff=to_bytes(holdoff))
@@ -323,6 +329,9 @@ class StreamSession:
                 if self._stop_requested:
                     break
                 data = chunk.data
+                if len(data) % 2:  # an odd byte cannot be a sample
+                    data = data[:-1]
+                    self.stats.dropped_tail_bytes += 1
                 start, position = position, position + len(data)
                 lv = measure(data)
                 speaking = bool(chunk.is_speaking) if self._vad else lv.rms_dbfs > SPEECH_DBFS
@@ -330,10 +339,8 @@ class StreamSession:
                 self._out(ev.Level(self.product, rms_dbfs=lv.rms_dbfs, peak_dbfs=lv.peak_dbfs,
                                    is_speaking=chunk.is_speaking, vad_score=chunk.vad_score,
                                    clipped=lv.clipped, position=position / BYTES_PER_SECOND))
-                batches = self._batcher.push(data)
-                for batch in batches:
-                    self._append(batch)
-                if batches:
+                if data:
+                    self._append(data)
                     self._wake.set()
                 if not self._live:
                     # a file waits for the sender (an outage, or a product slower than --speed max)
@@ -350,10 +357,6 @@ class StreamSession:
             self._out(ev.Error(self.product, f"audio capture failed: {exc}"))
             self.failure = self.failure or SessionFailed(f"audio capture failed: {exc}")
         finally:
-            tail = self._batcher.flush()
-            if tail:
-                self._append(tail)
-            self.stats.dropped_tail_bytes = self._batcher.dropped_bytes
             self._capture_done = True
             self._wake.set()
             with contextlib.suppress(Exception):
@@ -566,7 +569,7 @@ class StreamSession:
         """Send until the input is over ("finish"), the connection is lost ("lost"), or a new one is
         needed for options ("reconfigure")."""
         self._set_state(State.STREAMING)
-        tail = MIN_TAIL_MS * BYTES_PER_SECOND // 1000
+        tail = self._min_tail
         while True:
             if self._pending_options is not None:
                 kind, detail = await self._apply_options(conn)
@@ -577,6 +580,10 @@ class StreamSession:
                 return "lost", info.error.message if info.error else f"the server closed the connection ({info.code})"
             if self._discontinuity:
                 return "lost", "the connection fell behind the live input and audio had to be dropped"
+            if self._capture_done and 0 < self.buf.unsent < tail and self.buf.unsent < self._batch_bytes:
+                # a last remainder shorter than the product takes (under 50 ms): not sent, counted
+                self.stats.dropped_tail_bytes += self.buf.unsent
+                self.buf.advance(self.buf.unsent)
             piece = self.buf.next_piece(self._batch_bytes, final=self._capture_done, min_tail=tail)
             if piece is not None:
                 try:

@@ -4,7 +4,7 @@ The SDK validates every frame with pydantic, so the types here are exact: int ms
 ``end_of_turn_confidence``, int epoch ``expires_at``, int seconds in ``Termination``.
 
 * Auth: the raw ``Authorization`` header (or a ``token`` query parameter). A bad key is refused with
-  HTTP 401 or, the documented way, upgrade + ``Error`` 1008 + close 1008 (``aai_auth_failure``).
+  HTTP 401 or, the documented way, upgrade + ``Error`` 1008 + close 1008 (``AssemblyAIConfig.auth_failure``).
 * Missing/invalid ``speech_model``/``sample_rate`` or other parameters -> ``Error`` 3006 + close 3006.
 * ``Begin`` first. Binary chunks must be 50-1000 ms (1600-32000 bytes at 16 kHz) or ``Error`` 3007 +
   close 3007 (``enforce_chunk_ms`` knob).

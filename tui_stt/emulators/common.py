@@ -1,6 +1,8 @@
-"""Shared pieces of the emulators: fault knobs, connection records, the per-connection session base.
+"""Shared pieces of the emulators: fault knobs, connection records, the per-connection session base, and the
+protocol registry (``register``/``REGISTRY``) that ``server.py`` serves from.
 
-Core module: no Textual, no SDK imports.
+A protocol session gets its own ``ProtocolConfig`` subclass and a ``SessionContext`` (scripts, key check, outage
+hook); it never sees the server. Core module: no Textual, no SDK imports; imports only ``script``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -21,10 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
-from .script import AudioTracker
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
+from .script import AudioTracker, Script
 
 REDACTED = "[REDACTED]"
 
@@ -328,7 +327,7 @@ class EmulatorConnection(ServerConnection):
     """A server connection that remembers when the client last pinged (pings keep Flux alive)."""
 
     last_ping: float = 0.0
-    emu: tuple[ConnectionRecord, Faults] | None = None
+    emu: tuple[ConnectionRecord, Faults, ProtocolConfig, SessionContext] | None = None  # set by the handshake
 
     def process_event(self, event: Any) -> None:
         if isinstance(event, Frame) and event.opcode is Opcode.PING:
@@ -352,6 +351,48 @@ class EmulatorConnection(ServerConnection):
         protocol.send_frame = no_pong  # type: ignore[method-assign]
 
 
+# -- what a session is given ---------------------------------------------------------------------------
+
+_C = TypeVar("_C", bound="ProtocolConfig")
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Base of the per-protocol settings (one frozen dataclass per protocol, e.g. ``DeepgramV1Config``).
+
+    ``server_kwargs`` maps the ``EmulatorServer`` keyword arguments that feed this protocol to its fields.
+    """
+
+    server_kwargs: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def from_server_kwargs(cls: type[_C], kwargs: Mapping[str, Any]) -> _C:
+        """The config from the server keyword arguments that were given (the rest keep their defaults)."""
+        return cls(**{f: kwargs[k] for k, f in cls.server_kwargs.items() if k in kwargs})
+
+
+def _any_key(key: str | None) -> bool:
+    return bool(key)
+
+
+def _no_outage(seconds: float) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What every session gets from the server besides its protocol config (fixed when its handshake arrives).
+
+    ``scripts``/``fallback``: the transcripts and the one unaligned speech falls back to; ``key_ok``: whether
+    a presented key is accepted; ``outage(seconds)``: refuse every handshake for that long (``Faults.outage_s``).
+    """
+
+    scripts: Sequence[Script] = ()
+    fallback: Script | None = None
+    key_ok: Callable[[str | None], bool] = _any_key
+    outage: Callable[[float], None] = _no_outage
+
+
 # -- the session base --------------------------------------------------------------------------------
 
 
@@ -365,8 +406,11 @@ class _Out:
     reason: str = ""
 
 
-class Session:
-    """One accepted connection. Subclasses implement one protocol.
+ConfigT = TypeVar("ConfigT", bound=ProtocolConfig)
+
+
+class Session(Generic[ConfigT]):
+    """One accepted connection. Subclasses implement one protocol (``config``: its ``ProtocolConfig``).
 
     Transcript timing is driven only by the audio received: each completed 20 ms frame calls ``step``
     with the connection time (ms) at its end. Server messages go through an ordered queue so
@@ -376,9 +420,10 @@ class Session:
     product: ClassVar[str] = ""
     path: ClassVar[str] = ""
 
-    def __init__(self, server: EmulatorServer, ws: EmulatorConnection, record: ConnectionRecord,
+    def __init__(self, config: ConfigT, ctx: SessionContext, ws: EmulatorConnection, record: ConnectionRecord,
                  faults: Faults, query: Query) -> None:
-        self.server = server
+        self.config = config
+        self.ctx = ctx
         self.ws = ws
         self.record = record
         self.faults = faults
@@ -404,13 +449,23 @@ class Session:
 
     # hooks ------------------------------------------------------------------------------------------
     @classmethod
-    def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
+    def check_request(cls, config: ConfigT, ctx: SessionContext, record: ConnectionRecord, request: Request,
                       query: Query, faults: Faults) -> Response | None:
         """HTTP-level checks before the upgrade; return a Response to refuse."""
         return None
 
+    @classmethod
+    def refusal_response(cls, record: ConnectionRecord) -> Response:
+        """The HTTP 503 of a refused handshake (``Faults.refuse``, an outage)."""
+        return http_response(503, "Service Unavailable\n")
+
+    @classmethod
+    def response_headers(cls, record: ConnectionRecord) -> Mapping[str, str]:
+        """Extra headers for the 101 (upgrade) response."""
+        return {}
+
     def make_tracker(self, sample_rate: int = 16000) -> AudioTracker:
-        return AudioTracker(self.server.scripts, sample_rate=sample_rate, fallback=self.server.fallback_script)
+        return AudioTracker(self.ctx.scripts, sample_rate=sample_rate, fallback=self.ctx.fallback)
 
     async def on_open(self) -> None:
         """Right after the upgrade."""
@@ -570,7 +625,7 @@ class Session:
         if self._outage_started or self.faults.outage_s is None:
             return
         self._outage_started = True
-        self.server.outage(self.faults.outage_s)
+        self.ctx.outage(self.faults.outage_s)
 
     def close_reason(self, text: str) -> str:
         data = text.encode()
@@ -713,3 +768,46 @@ class Session:
             await self.ws.close(no_status)
             return
         await self.ws.close(code, self.close_reason(reason))
+
+
+# -- the protocol registry ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One served path: the session class and the factory of its config (from the server keyword arguments)."""
+
+    session: type[Session[Any]]
+    config_factory: Callable[[Mapping[str, Any]], ProtocolConfig]
+
+    @property
+    def path(self) -> str:
+        return self.session.path
+
+    @property
+    def product(self) -> str:
+        return self.session.product
+
+
+REGISTRY: dict[str, Route] = {}  # path -> Route, filled by each protocol module's ``register`` call
+
+
+def register(session: type[Session[Any]], config_factory: Callable[[Mapping[str, Any]], ProtocolConfig]) -> Route:
+    """Serve ``session.path`` with ``session``; ``config_factory(server_kwargs)`` makes its config."""
+    if not session.path.startswith("/") or not session.product:
+        raise ValueError(f"{session.__qualname__} needs a path and a product")
+    route = Route(session, config_factory)
+    old = REGISTRY.get(route.path)
+    if old is not None and old.session.__qualname__ != session.__qualname__:
+        raise ValueError(f"{route.path} is already served by {old.session.__qualname__}")
+    REGISTRY[route.path] = route
+    return route
+
+
+def find_route(key: str) -> Route:
+    """The registered route whose path or product is ``key``."""
+    route = REGISTRY.get(key) or next((r for r in REGISTRY.values() if r.product == key), None)
+    if route is None:
+        known = ", ".join(f"{r.path} ({r.product})" for r in REGISTRY.values())
+        raise KeyError(f"no emulated protocol {key!r} (known: {known})")
+    return route

@@ -14,6 +14,10 @@ position where it was decided, so it includes the silence that ended it; ``Final
 an empty one over silence. ``Faults.no_silence_finals`` (a Deepgram-compatible server) ends every final at
 its last word and sends none for a window without words; ``Faults.refuse_finalize`` answers ``Finalize``
 with an ``UnsupportedMessage`` error (and close 4400).
+
+Settings: ``DeepgramV1Config`` (``EmulatorServer(idle_timeout_s=...)``). ``DeepgramHandshake`` is the Deepgram
+side of the handshake, shared with Flux: key and parameter checks (HTTP 401/400 with ``dg-error``), the
+Deepgram-style 503 refusal and the ``dg-request-id`` header on the upgrade.
 """
 
 from __future__ import annotations
@@ -21,17 +25,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from websockets.http11 import Request, Response
 
 from .common import (
+    ConfigT,
     ConnectionRecord,
     Faults,
     ParamError,
+    ProtocolConfig,
     Query,
     Session,
+    SessionContext,
     http_response,
     new_id,
     q_bool,
@@ -39,11 +48,9 @@ from .common import (
     q_num,
     q_one,
     raw_credential,
+    register,
 )
 from .script import HeardWord
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 INTERIM_EVERY_MS = 300
 MAX_SEGMENT_MS = 6000
@@ -82,9 +89,9 @@ def deepgram_key(request: Request) -> str | None:
     return None
 
 
-def deepgram_auth(server: EmulatorServer, record: ConnectionRecord, request: Request,
+def deepgram_auth(ctx: SessionContext, record: ConnectionRecord, request: Request,
                   faults: Faults) -> Response | None:
-    if faults.reject_auth or not server.key_ok(deepgram_key(request)):
+    if faults.reject_auth or not ctx.key_ok(deepgram_key(request)):
         record.error = "invalid credentials"
         return deepgram_error(401, "INVALID_AUTH", "Invalid credentials.", record.request_id)
     return None
@@ -115,15 +122,32 @@ def results_words(words: list[HeardWord], punctuate: bool, diarize: bool) -> lis
     return out
 
 
-class DeepgramHandshake:
-    """Deepgram's handshake checks, shared by v1 and v2: the key, then the parameters (HTTP 401 / 400)."""
+@dataclass(frozen=True)
+class DeepgramV1Config(ProtocolConfig):
+    """``/v1/listen`` settings. ``idle_timeout_s``: close 1011 (NET-0001) after this long without audio or text."""
+
+    server_kwargs: ClassVar[Mapping[str, str]] = {"idle_timeout_s": "idle_timeout_s"}
+    idle_timeout_s: float = 10.0
+
+
+class DeepgramHandshake(Session[ConfigT]):
+    """Deepgram's handshake, shared by v1 and v2: the key, then the parameters (HTTP 401 / 400); refusals are
+    Deepgram-style 503s and the upgrade carries ``dg-request-id``."""
 
     @staticmethod
     def parse(query: Query) -> dict[str, Any]:
         raise NotImplementedError
 
     @classmethod
-    def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
+    def refusal_response(cls, record: ConnectionRecord) -> Response:
+        return deepgram_error(503, "SERVICE_UNAVAILABLE", "Service unavailable.", record.request_id)
+
+    @classmethod
+    def response_headers(cls, record: ConnectionRecord) -> Mapping[str, str]:
+        return {"dg-request-id": record.request_id}
+
+    @classmethod
+    def check_request(cls, config: ConfigT, ctx: SessionContext, record: ConnectionRecord, request: Request,
                       query: Query, faults: Faults) -> Response | None:
         if faults.echo_auth == "http":
             secret = raw_credential(request, query)
@@ -133,7 +157,7 @@ class DeepgramHandshake:
                 record.error = str(exc)
                 return echo_http(record, 400, "Bad Request", str(exc), secret)
             return echo_http(record, 401, "INVALID_AUTH", "Invalid credentials.", secret)
-        reject = deepgram_auth(server, record, request, faults)
+        reject = deepgram_auth(ctx, record, request, faults)
         if reject is not None:
             return reject
         try:
@@ -144,7 +168,7 @@ class DeepgramHandshake:
         return None
 
 
-class DeepgramV1Session(DeepgramHandshake, Session):
+class DeepgramV1Session(DeepgramHandshake[DeepgramV1Config]):
     product: ClassVar[str] = "nova-3"
     path: ClassVar[str] = "/v1/listen"
 
@@ -197,7 +221,7 @@ class DeepgramV1Session(DeepgramHandshake, Session):
             self.tracker = self.make_tracker(self.opts["sample_rate"])
         self.keyterms: list[str] = list(self.opts["keyterms"])
         self.features: dict[str, bool] = {"numerals": self.opts["numerals"]}
-        self.idle_timeout = self.server.idle_timeout_s
+        self.idle_timeout = self.config.idle_timeout_s
         self.model_uuid = new_id()
         self.created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         self.committed = 0  # words finalised
@@ -391,3 +415,6 @@ class DeepgramV1Session(DeepgramHandshake, Session):
     def sent_hook(self, msg: Any) -> None:
         if isinstance(msg, dict) and msg.get("type") in ("ConfigureSuccess", "ConfigureFailure"):
             self.configure_pending = False
+
+
+register(DeepgramV1Session, DeepgramV1Config.from_server_kwargs)

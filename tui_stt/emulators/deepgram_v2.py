@@ -20,19 +20,21 @@ this connection heard:
   the audio that follows. ``CloseStream`` -> trailing ``Update`` -> close with no status (client: 1005).
 * Unknown or invalid client messages (including ``KeepAlive``, which Flux does not have) -> fatal
   ``Error`` ``UNPARSABLE_CLIENT_MESSAGE`` + close 1011. Idle (no audio, text or ping for
-  ``flux_idle_timeout_s``, default 60 s) -> ``Error`` ``TIMEOUT`` + close 1011.
+  ``FluxConfig.idle_timeout_s``, ``EmulatorServer(flux_idle_timeout_s=...)``, default 60 s) -> ``Error``
+  ``TIMEOUT`` + close 1011.
+
+The handshake (key/parameter checks, 503 refusals, ``dg-request-id``) is ``deepgram_v1.DeepgramHandshake``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from .common import ParamError, Query, Session, new_id, q_list, q_num, q_one
+from .common import ParamError, ProtocolConfig, Query, new_id, q_list, q_num, q_one, register
 from .deepgram_v1 import DeepgramHandshake
 from .script import HeardWord, ends_sentence
-
-if TYPE_CHECKING:
-    pass
 
 UPDATE_EVERY_MS = 240
 MID_SENTENCE_CAP = 0.45
@@ -65,7 +67,16 @@ def check_thresholds(eot: float, eager: float | None, timeout: float) -> None:
         raise ParamError(f"eot_timeout_ms {timeout} is out of range {TIMEOUT_RANGE}")
 
 
-class FluxSession(DeepgramHandshake, Session):
+@dataclass(frozen=True)
+class FluxConfig(ProtocolConfig):
+    """``/v2/listen`` settings. ``idle_timeout_s``: ``Error`` ``TIMEOUT`` + close 1011 after this long without
+    audio, a text message or a ping."""
+
+    server_kwargs: ClassVar[Mapping[str, str]] = {"flux_idle_timeout_s": "idle_timeout_s"}
+    idle_timeout_s: float = 60.0
+
+
+class FluxSession(DeepgramHandshake[FluxConfig]):
     product: ClassVar[str] = "flux"
     path: ClassVar[str] = "/v2/listen"
     counts_pings: ClassVar[bool] = True
@@ -108,7 +119,7 @@ class FluxSession(DeepgramHandshake, Session):
         self.eager_threshold: float | None = o["eager_eot_threshold"]
         self.eot_timeout_ms: int = o["eot_timeout_ms"]
         self.keyterms: list[str] = o["keyterms"]
-        self.idle_timeout = self.server.flux_idle_timeout_s
+        self.idle_timeout = self.config.idle_timeout_s
         self.seq = 0
         self.turn_index = 0
         self.turn_first = 0  # index of the open turn's first word
@@ -304,3 +315,6 @@ class FluxSession(DeepgramHandshake, Session):
             if extra in msg:
                 reply[extra] = msg[extra]
         self.send(reply)
+
+
+register(FluxSession, FluxConfig.from_server_kwargs)

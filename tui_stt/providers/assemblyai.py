@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from tui_stt import events as ev
+from tui_stt.audio import ms_to_bytes
 from tui_stt.providers import errors
 from tui_stt.providers.base import Connection, ProviderError
 from tui_stt.providers.options import ASSEMBLYAI_HOSTS
 
 log = logging.getLogger("tui_stt.providers.assemblyai")
 
-MIN_CHUNK_BYTES = 1600  # 50 ms: the service closes with 3007 below this
-MAX_CHUNK_BYTES = 32000  # 1000 ms
+MIN_CHUNK_BYTES = ms_to_bytes(50)  # the service closes with 3007 below this (the catalog's min_chunk_ms)
+MAX_CHUNK_BYTES = ms_to_bytes(1000)
 
 
 def _make_client_class():
@@ -195,12 +196,15 @@ class AssemblyAIConnection(Connection):
     async def send(self, pcm: bytes) -> None:
         if self.closed:
             raise ProviderError("connection closed", code=self.close_info.code)
-        self._pending += pcm
-        while len(self._pending) >= MIN_CHUNK_BYTES:
-            n = min(len(self._pending), MAX_CHUNK_BYTES)
-            n -= n % 2
-            chunk = bytes(self._pending[:n])
-            del self._pending[:n]
+        # the session cuts pieces inside the catalog's 50-1000 ms for this product: they go out as they are
+        # (a piece outside the bounds, which the session never makes, is held or split rather than refused)
+        if self._pending or len(pcm) < MIN_CHUNK_BYTES:
+            self._pending += pcm
+            if len(self._pending) < MIN_CHUNK_BYTES:
+                return
+            pcm, self._pending = bytes(self._pending), bytearray()
+        for i in range(0, len(pcm), MAX_CHUNK_BYTES):
+            chunk = pcm[i:i + MAX_CHUNK_BYTES]
             await self._client.stream(chunk)
             self.bytes_sent += len(chunk)
 

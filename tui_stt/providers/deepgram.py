@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tui_stt import events as ev
+from tui_stt.audio import BYTES_PER_SECOND
 from tui_stt.providers import errors
 from tui_stt.providers.base import Connection, ProviderError
 
@@ -138,7 +139,7 @@ class _DeepgramConnection(Connection):
 
     def _audio_pending(self) -> bool:
         """Audio was sent that no final result has covered yet (more than 50 ms of it)."""
-        return self.offset + self.bytes_sent / 32000 - self.covered_until > 0.05
+        return self.offset + self.bytes_sent / BYTES_PER_SECOND - self.covered_until > 0.05
 
     # -- receive ---------------------------------------------------------------------------------
     async def _read_loop(self) -> None:

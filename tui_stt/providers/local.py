@@ -5,8 +5,8 @@ Moonshine is not a streaming model, so streaming is simulated like this:
 * ``send`` runs a Silero VAD over 32 ms windows (fast, on the event loop) and a ``Segmenter`` turns the
   per-window speech flags into segments: a segment opens after ``MIN_SPEECH_S`` of speech (with
   ``PREROLL_S`` of audio before the onset), and closes after ``min_silence_ms`` of silence (trigger
-  ``vad``), when it reaches ``max_segment_s`` (trigger ``max_segment``: cut at the latest pause in its
-  second half, else right there), or on ``finish()`` (trigger ``finish``).
+  ``vad``), when it reaches ``max_segment_s`` (trigger ``max_segment``: cut in the longest pause in its
+  second half as a VAD close there would, else right there), or on ``finish()`` (trigger ``finish``).
 * Decoding runs on one worker thread per connection, one decode at a time. A closed segment is always
   decoded and committed (``Committed`` + ``TurnEnded``; an empty text commits nothing); while a segment
   is open and the last VAD window was speech, it is re-decoded for a ``Partial`` when the worker is
@@ -87,6 +87,7 @@ class Segment:
     trigger: str  # "vad" | "max_segment" | "finish"
     audio: np.ndarray
     ends_in_silence: bool = True  # False when cut mid-speech (max_segment, or input ending in speech)
+    starts_in_silence: bool = True  # False when it goes on from a segment cut mid-speech (no pause before it)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class Segmenter:
         self._open_start: int | None = None
         self._last_speech_end = 0
         self._pauses: list[tuple[int, int]] = []  # silence runs (start, end) inside the open segment
+        self._open_mid_speech = False  # the open segment goes on from a cut made mid-speech
         self._index = 0
 
     # -- state --------------------------------------------------------------------------------------
@@ -202,6 +204,7 @@ class Segmenter:
         self._last_speech_end = now
         self._pauses = []
         self._run_start = None
+        self._open_mid_speech = False
 
     def _close_vad(self, now: int) -> Segment:
         return self._close(min(now, self._last_speech_end + self.tail), now, "vad")
@@ -209,7 +212,7 @@ class Segmenter:
     def _close(self, end: int, covered: int, trigger: str, ends_in_silence: bool = True) -> Segment:
         assert self._open_start is not None
         seg = Segment(self._index, self._open_start, end, covered, trigger, self.audio(self._open_start, end),
-                      ends_in_silence)
+                      ends_in_silence, not self._open_mid_speech)
         self._index += 1
         self._open_start = None
         self._prev_end = end
@@ -218,23 +221,44 @@ class Segmenter:
         return seg
 
     def _cut(self, now: int) -> Segment:
-        """Max segment length reached during speech: commit up to the latest pause in the second half."""
+        """Max segment length reached: cut in a pause as a VAD close and a new onset there would (the
+        segment keeps up to ``tail`` of the pause, the next one starts up to ``preroll`` before the speech
+        after it), so that neither segment begins or ends in the middle of a word; the pause going on now
+        closes the segment with nothing left open. The pause is the one leaving the most silence on both
+        sides of the cut (capped at ``tail``/``preroll``; the latest of equals) among those whose middle is
+        in the second half and the one going on now. Without a pause, cut right here (mid-speech)."""
         assert self._open_start is not None
         start = self._open_start
         half = start + (now - start) // 2
-        cut = now
-        for p_start, p_end in reversed(self._pauses):
-            if p_start >= half:
-                cut = (p_start + p_end) // 2
+        full = min(self.tail, self.preroll)
+        pause: tuple[int, int] | None = None
+        best = 0
+        for p in reversed(self._pauses):  # (in time order: the middles before half are all at the front)
+            going_on = p[1] == now and self._last_speech_end <= p[0]
+            if not going_on and (p[0] + p[1]) // 2 < half:
                 break
-        if cut < now and self._last_speech_end <= cut:  # cut in a pause lasting until now: nothing left open
-            return self._close(cut, now, "max_segment")
-        seg = Segment(self._index, start, cut, cut, "max_segment", self.audio(start, cut), False)
+            margin = min(p[1] - p[0], self.tail) if going_on else min((p[1] - p[0]) // 2, full)
+            if margin > best:
+                pause, best = p, margin
+        if pause is None:  # mid-speech (the window just classified is speech): the rest goes on at once
+            seg = Segment(self._index, start, now, now, "max_segment", self.audio(start, now), False,
+                          not self._open_mid_speech)
+            self._open_mid_speech = True
+            self._open_start = self._prev_end = self._last_speech_end = now
+            self._pauses = []
+        else:
+            p_start, p_end = pause
+            if self._last_speech_end <= p_start:  # the pause lasts until now: nothing left open
+                return self._close(min(now, p_start + self.tail), now, "max_segment")
+            mid = (p_start + p_end) // 2
+            end = min(mid, p_start + self.tail)
+            resume = max(mid, p_end - self.preroll)  # the speech after the pause opens the next segment
+            seg = Segment(self._index, start, end, resume, "max_segment", self.audio(start, end), True,
+                          not self._open_mid_speech)
+            self._open_mid_speech = False
+            self._open_start = self._prev_end = resume
+            self._pauses = [p for p in self._pauses if p[0] >= p_end]
         self._index += 1
-        self._prev_end = cut
-        self._open_start = cut  # speech goes on: the rest opens the next segment, without pre-roll
-        self._last_speech_end = max(self._last_speech_end, cut)
-        self._pauses = [p for p in self._pauses if p[0] >= cut]
         self._trim()
         return seg
 
