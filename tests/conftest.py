@@ -1,5 +1,10 @@
 """Every test runs isolated: XDG config/data/cache/state under tmp_path, no API keys or proxies from the
-developer's environment, and a scratch current directory (no stray .env is read)."""
+developer's environment, and a scratch current directory (no stray .env is read).
+
+The fixtures every folder shares (``scripts``, ``emulator``, ``emulator_thread``, ``restore_logging``,
+``isolated_xdg``) live in ``tests/support/fixtures.py``, registered here; helpers are imported from
+``tests.support`` (never from another folder's conftest).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -139,7 +139,8 @@ class Controller:
             self.state = state
             self.emit(ev.RunState(self.product, state=state.value, detail=detail))
 
-    def new_take(self, options: Mapping[str, Any] | None = None, *, journal: bool = True) -> Take:
+    def new_take(self, options: Mapping[str, Any] | None = None, *, journal: bool = True,
+                 input_name: str = "") -> Take:
         """Open the next take of the current product: its transcript, its journal (unless ``journal`` is
         False) and a clean timeline; says so with ``TakeStarted``. ``run_take`` does this; a replay of recorded
         events (or a test) can open one and feed it with ``on_session_event``."""
@@ -151,7 +152,7 @@ class Controller:
         take.journal = self._open_journal(take) if journal else None
         self.emit(ev.TakeStarted(product, number=take.number, started_at=take.started_at.isoformat(timespec="seconds"),
                                  journal=str(take.journal.path) if take.journal is not None else None,
-                                 options=opts))
+                                 options=opts, input_name=input_name))
         return take
 
     def on_session_event(self, take: Take, event: ev.Event) -> None:
@@ -223,7 +224,7 @@ class Controller:
             return None
         if note:
             self.notice(note, "warning")
-        take = self.new_take(config.options)
+        take = self.new_take(config.options, input_name=getattr(source, "name", ""))
         self.remember_product()
         kwargs: dict[str, Any] = {"journal": take.journal}
         if self.connection_factory is not None:

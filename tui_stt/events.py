@@ -180,6 +180,7 @@ class TakeStarted(Event):
     started_at: str  # ISO time, local
     journal: str | None = None  # path of its journal, if one could be written
     options: dict[str, Any] = field(default_factory=dict)
+    input_name: str = ""  # what the mic pane shows as the input (device or file name)
 
 
 @dataclass(frozen=True)

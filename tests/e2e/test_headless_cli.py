@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,20 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.audio import script_texts
+from tests.support.cli import cli, cli_env
+from tests.support.paths import FIXTURES, SPEECH
 from tui_stt.wer import wer
-
-from .conftest import FIXTURES, SPEECH, script_texts
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("DEEPGRAM", "ASSEMBLYAI", "XDG_", "TUI_STT")) and not k.lower().endswith("_proxy")}
-    for name in ("CONFIG", "DATA", "STATE", "CACHE"):
-        e[f"XDG_{name}_HOME"] = str(tmp_path / name.lower())
-    e["NO_PROXY"] = "127.0.0.1,localhost"
-    e["DEEPGRAM_API_KEY"] = e["ASSEMBLYAI_API_KEY"] = "cli-test-key-0123456789"
-    return e
+    return cli_env(tmp_path, DEEPGRAM_API_KEY="cli-test-key-0123456789", ASSEMBLYAI_API_KEY="cli-test-key-0123456789")
 
 
 @pytest.fixture
@@ -48,8 +42,7 @@ def emulator_url(env: dict[str, str]) -> Iterator[str]:
 
 
 def headless(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui_stt", "--headless", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    return cli(["--headless", *args], env, timeout=timeout)
 
 
 @pytest.mark.parametrize("product", ["nova-3", "flux", "u3-rt-pro"])

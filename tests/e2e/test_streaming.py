@@ -7,20 +7,12 @@ import time
 
 import pytest
 
+from tests.support.audio import file_pcm, script_texts
+from tests.support.paths import FIXTURES, SPEECH
+from tests.support.sessions import PRODUCTS, GatedSource, committed, expected_sent, make_session
 from tui_stt import events as ev
 from tui_stt.audio.sources import FileSource
 from tui_stt.emulators import Faults
-
-from .conftest import (
-    PRODUCTS,
-    SPEECH,
-    GatedSource,
-    committed,
-    expected_sent,
-    file_pcm,
-    make_session,
-    script_texts,
-)
 
 
 @pytest.mark.parametrize("product", PRODUCTS)
@@ -141,7 +133,6 @@ async def test_refused_connections_are_retried_until_the_server_is_back() -> Non
         if sum(isinstance(e, ev.Reconnecting) for e in events) >= 2:
             break
         await asyncio.sleep(0.02)
-    from .conftest import FIXTURES
 
     async with EmulatorServer(scripts=sorted(FIXTURES.glob("*.json")), port=port):
         await asyncio.wait_for(task, 30)
@@ -231,7 +222,6 @@ async def test_an_unresponsive_server_cannot_hang_the_end_and_the_loss_is_report
 async def test_paused_input_sends_keepalives_so_the_idle_timeout_never_fires() -> None:
     from tui_stt.emulators import EmulatorServer
 
-    from .conftest import FIXTURES
 
     async with EmulatorServer(scripts=sorted(FIXTURES.glob("*.json")), idle_timeout_s=1.0) as emu:
         source = GatedSource(SPEECH, hold_at=96000)  # the input stops 3 s in, as a paused mic would

@@ -1,4 +1,8 @@
-"""Fixtures for the emulator tests: no proxies, loaded scripts, servers on ephemeral loopback ports."""
+"""Fixtures for the emulator tests: servers on ephemeral loopback ports.
+
+``scripts`` (every fixture script, loaded once) comes from ``tests/support/fixtures.py``; no proxies and
+``NO_PROXY`` for loopback from the autouse ``isolated`` in ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +13,7 @@ import pytest
 
 from tui_stt.emulators import EmulatorServer, Script
 
-from .helpers import FIXTURES, MakeServer
-
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-SCRIPT_NAMES = ("speech_3", "hello", "long_pause", "speech_3_48k_stereo")
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture(scope="session")
-def scripts() -> dict[str, Script]:
-    """Every fixture script, loaded once (reference audio decoded by decibri)."""
-    return {name: Script.load(FIXTURES / f"{name}.json") for name in SCRIPT_NAMES}
+from .helpers import MakeServer
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from assemblyai.streaming.v3 import (
@@ -20,9 +19,9 @@ from deepgram import AsyncDeepgramClient
 from deepgram.core.events import EventType
 from deepgram.environment import DeepgramClientEnvironment
 
+from tests.support.paths import FIXTURES as FIXTURES  # re-exported: the tests import it from here
 from tui_stt.emulators import EmulatorServer
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MakeServer = Callable[..., Awaitable[EmulatorServer]]  # the make_server fixture
 CHUNK = 3200  # 100 ms at 16 kHz mono int16
 

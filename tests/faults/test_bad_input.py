@@ -17,14 +17,14 @@ import pytest
 
 import tui_stt.journal
 import tui_stt.paths
+from tests.support.cli import cli, cli_env
+from tests.support.paths import SPEECH, STEREO_48K
+from tests.support.ui import make_run as ui_make_run
+from tests.support.waiting import wait_until
 from tui_stt.emulators import EmulatorServer, Script
 from tui_stt.journal import read_journal
 
-from ..ui.conftest import wait_until
-from .helpers import FIXTURES, SPEECH, cli, cli_env
-
 KEY = "dg-bad-input-key-0123456789"
-STEREO_48K = FIXTURES / "speech_3_48k_stereo.wav"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -172,15 +172,8 @@ def test_out_of_range_option_values(args: list[str], needles: list[str], tmp_pat
 
 
 def make_run(tmp_path: Path, url: str, **kw: Any) -> Any:
-    from tui_stt.app_config import RunConfig
-    from tui_stt.secrets import Secrets
-    from tui_stt.settings import load_settings
-
-    kw.setdefault("input_path", SPEECH)
-    kw.setdefault("save_dir", tmp_path / "saved")
-    return RunConfig(product="nova-3", options={}, settings=load_settings(),
-                     secrets=Secrets(deepgram_api_key=KEY, assemblyai_api_key=KEY), speed=math.inf,
-                     deepgram_url=url, assemblyai_url=url, vad=False, **kw)
+    """The dashboard streaming at full speed to ``url``."""
+    return ui_make_run(tmp_path, url=url, speed=math.inf, **kw)
 
 
 async def streamed(app: Any, pilot: Any, turns: int) -> None:

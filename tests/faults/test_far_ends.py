@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import SPEECH
 from tui_stt import events as ev
 from tui_stt.emulators import EmulatorServer, Faults, Script
 from tui_stt.emulators.tls import self_signed_tls
 
 from .harness import long_fixture, run_faulty, words, words_once
-from .helpers import SPEECH
 
 CLOUD = ("nova-3", "flux", "u3-rt-pro")
 SLOW = pytest.mark.slow

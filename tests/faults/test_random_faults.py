@@ -30,12 +30,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.paths import SPEECH
 from tui_stt import events as ev
 from tui_stt.emulators import EmulatorServer, Faults, Script
 from tui_stt.journal import Journal, read_journal
 
 from .harness import coverage, last_fatal, random_plan, run_faulty, words
-from .helpers import SPEECH
 
 PRODUCTS = ("nova-3", "flux", "u3-rt-pro")
 DEFAULT_PER_PRODUCT = 5

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import cli, cli_env
+from tests.support.paths import SPEECH
+from tests.support.waiting import wait_until
 from tui_stt.emulators import EmulatorServer, Faults, Script
-
-from ..ui.conftest import wait_until
-from .helpers import SPEECH, cli, cli_env
 
 CANARY = "dg-SECRET-canary-1234567890"
 PRIVATE = 0o600

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import cli_env
+from tests.support.paths import SPEECH
+from tests.support.waiting import wait_for
 from tui_stt.emulators import EmulatorServer, Faults, Script
 from tui_stt.journal import read_journal_full
-
-from .helpers import SPEECH, cli_env
 
 GRACE = 5.0
 
@@ -26,14 +27,6 @@ def start(tmp_path: Path, server: EmulatorServer, speed: str = "1") -> subproces
     return subprocess.Popen([sys.executable, "-m", "tui_stt", "--headless", "--product", "nova-3", "--input",
                              str(SPEECH), "--speed", speed, "--deepgram-url", server.url],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def journal_of(tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.paths import SPEECH
 from tui_stt import events as ev
 from tui_stt.emulators import EmulatorServer, Faults, Script
 
 from .harness import run_faulty, words
-from .helpers import SPEECH
 
 
 @pytest.mark.parametrize("product", ["nova-3", "flux", "u3-rt-pro"])

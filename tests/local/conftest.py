@@ -1,47 +1,26 @@
-"""Fixtures for the local product's tests: isolated XDG dirs, audio helpers, a skip when the extra is missing."""
+"""Fixtures for the local product's tests: XDG dirs under ``tmp_path/xdg``, a skip when the extra is missing.
+
+The fixture paths and audio helpers are defined in ``tests.support`` and re-exported here for this folder's
+tests; ``isolated_xdg`` is ``tests/support/fixtures.py``'s, made autouse for this folder.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import wave
 from pathlib import Path
 
 import pytest
 
+from tests.support.audio import fixture_script as fixture_script
+from tests.support.audio import read_wav as read_wav
+from tests.support.paths import FIXTURES as FIXTURES
+from tests.support.paths import SAMPLE_TXT as SAMPLE_TXT
+from tests.support.paths import SAMPLE_WAV as SAMPLE_WAV
 from tui_stt.providers.local_model import missing_reason
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures"
-SAMPLE_WAV = ROOT / "tui_stt" / "data" / "sample.wav"
-SAMPLE_TXT = ROOT / "tui_stt" / "data" / "sample.txt"
 
 needs_local = pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")
 
 
 @pytest.fixture(autouse=True)
-def isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """XDG_* directories under ``tmp_path/xdg`` so the developer's cache and config never leak in."""
-    home = tmp_path / "xdg"
-    for name, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"),
-                      ("XDG_STATE_HOME", "state")):
-        monkeypatch.setenv(name, str(home / sub))
-    for name in list(os.environ):
-        if name.startswith(("DEEPGRAM_", "ASSEMBLYAI_", "TUI_STT_")):
-            monkeypatch.delenv(name)
-    return home
-
-
-def read_wav(path: Path) -> bytes:
-    """16 kHz mono int16 PCM of a WAV file (checked)."""
-    with wave.open(str(path), "rb") as w:
-        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2), path
-        return w.readframes(w.getnframes())
-
-
-def fixture_script(name: str) -> dict | None:
-    """The JSON script next to a fixture WAV (utterances with text, start, end), if that fixture exists."""
-    script = FIXTURES / f"{name}.json"
-    if not script.is_file() or not (FIXTURES / f"{name}.wav").is_file():
-        return None
-    return json.loads(script.read_text(encoding="utf-8"))
+def _xdg_under_tmp_path(isolated_xdg: Path) -> Path:
+    """The developer's cache and config never leak in (tests that need the folder ask for ``isolated_xdg``)."""
+    return isolated_xdg

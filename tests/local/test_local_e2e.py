@@ -149,7 +149,9 @@ async def test_live_options_and_thread_rebuild() -> None:
     rebuilt = local_model.cached_recognizer()
     assert first is not None and first.threads == 1  # the default
     assert rebuilt is not None and rebuilt.threads == 2 and rebuilt is not first
-    assert conn.options["threads"] == 2 and rec.of(ev.Configured) == []
+    configured = rec.of(ev.Configured)  # a local option change is said, like the cloud products' (bug 7)
+    assert conn.options["threads"] == 2 and len(configured) == 1 and configured[0].how == "in-session"
+    assert configured[0].changes == {"min_silence_ms": 300, "threads": 2}
 
 
 async def test_recognizer_is_shared_silence_is_never_decoded_and_abort_stops() -> None:

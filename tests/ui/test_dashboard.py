@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
+from tests.support.audio import script_texts
+from tests.support.paths import SPEECH
+from tests.support.sessions import GatedSource
+from tests.support.ui import FAKE_KEY, make_run
+from tests.support.waiting import wait_until
 from tui_stt import events as ev
 from tui_stt.journal import read_journal
 from tui_stt.ui.app import build_app
 from tui_stt.ui.widgets import PartialView
-
-from ..e2e.conftest import GatedSource, script_texts
-from .conftest import FAKE_KEY, SPEECH, make_run, wait_until
 
 
 def screen_text(app) -> str:

@@ -25,12 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.audio import script_texts
+from tests.support.cli import cli_env
+from tests.support.paths import FIXTURES, SPEECH
 from tui_stt.emulators import EmulatorServer, Faults
 from tui_stt.journal import read_journal_full
-
-from ..e2e.conftest import script_texts
-from ..faults.helpers import cli_env
-from .conftest import FIXTURES, SPEECH
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and ptys")]
 
@@ -42,7 +41,7 @@ ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@
 
 
 @contextlib.contextmanager
-def emulator(faults: Faults | None = None) -> Iterator[EmulatorServer]:
+def threaded_emulator(faults: Faults | None = None) -> Iterator[EmulatorServer]:
     with EmulatorServer(scripts=sorted(FIXTURES.glob("*.json")), faults=faults).in_thread() as server:
         yield server
 
@@ -167,7 +166,7 @@ def first_words(text: str, n: int = 4) -> str:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_signal_quits_gracefully_flushes_and_restores_the_terminal(sig: int, dashboard) -> None:
     texts = script_texts()
-    with emulator() as server:
+    with threaded_emulator() as server:
         app = dashboard(server)
         # the first turn is committed: in the transcript pane, with its start time (a partial has none)
         app.wait_for_text(f"[00:00:00] {first_words(texts[0])}", timeout=30)
@@ -189,7 +188,7 @@ def test_signal_quits_gracefully_flushes_and_restores_the_terminal(sig: int, das
 
 def test_sigterm_with_a_stuck_server_stops_hard_after_the_grace(dashboard) -> None:
     # the server never answers the finish: the session's stop grace (5 s) ends it, and the app exits 0
-    with emulator(Faults(delay_ms=60_000)) as server:
+    with threaded_emulator(Faults(delay_ms=60_000)) as server:
         app = dashboard(server)
         app.wait_for_text("streaming", timeout=30)
         app.wait_for(lambda: server.connections and server.connections[0].audio_bytes >= 32000, 20,
@@ -206,7 +205,7 @@ def test_sigterm_with_a_stuck_server_stops_hard_after_the_grace(dashboard) -> No
 
 def test_second_sigterm_during_a_stuck_stop_quits_at_once(dashboard) -> None:
     # every server message comes a minute late: the graceful stop cannot finish
-    with emulator(Faults(delay_ms=60_000)) as server:
+    with threaded_emulator(Faults(delay_ms=60_000)) as server:
         app = dashboard(server)
         app.wait_for_text("streaming", timeout=30)
         app.wait_for(lambda: server.connections and server.connections[0].audio_bytes >= 32000, 20,

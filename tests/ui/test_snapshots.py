@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ui import make_run
 from tui_stt import events as ev
 from tui_stt.ui.app import build_app
-
-from .conftest import make_run
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -51,6 +50,7 @@ async def populate(pilot) -> None:
     app.events_log.add("options applied in-session: keyterm=['Textual']", "ok")
     app.events_log.add("reconnecting in 0.5s (attempt 1): connection closed (1011); holding 2.3s of audio", "warning")
     await pilot.pause()
+    app.status.started_at = None  # the take started a clock: a snapshot must not depend on how long this took
     app.status.state = "streaming"
     app.status.latency_ms = 182
     await pilot.pause()

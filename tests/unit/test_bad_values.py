@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,22 +15,8 @@ from tui_stt.secrets import Secrets
 from tui_stt.settings import Settings, load_settings, save_settings
 from tui_stt.urls import UrlError, check_url
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``build_run_config`` sets up logging (replacing the root handlers): put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    for h in handlers:
-        if h not in root.handlers:
-            root.addHandler(h)
-    root.setLevel(level)
-    logging.captureWarnings(False)
+# ``build_run_config`` sets up logging (replacing the root handlers): put pytest's back after each test
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 # -- URLs ------------------------------------------------------------------------------------------------

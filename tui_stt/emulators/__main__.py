@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from .common import Faults
-from .server import EmulatorServer, default_scripts
+from .server import ROUTES, EmulatorServer, default_scripts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +146,7 @@ async def serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     names = ", ".join(s.name for s in server.scripts) or "none"
-    print(f"emulator listening on {server.url} (paths /v1/listen /v2/listen /v3/ws)", flush=True)
+    print(f"emulator listening on {server.url} (paths {' '.join(sorted(ROUTES))})", flush=True)
     if ca_path is not None:
         print(f"TLS CA certificate: {ca_path} (trust it with SSL_CERT_FILE={ca_path})", flush=True)
     print(f"scripts: {names}", file=sys.stderr, flush=True)

@@ -7,7 +7,7 @@ The SDK validates every frame with pydantic, so the types here are exact: int ms
   HTTP 401 or, the documented way, upgrade + ``Error`` 1008 + close 1008 (``AssemblyAIConfig.auth_failure``).
 * Missing/invalid ``speech_model``/``sample_rate`` or other parameters -> ``Error`` 3006 + close 3006.
 * ``Begin`` first. Binary chunks must be 50-1000 ms (1600-32000 bytes at 16 kHz) or ``Error`` 3007 +
-  close 3007 (``enforce_chunk_ms`` knob).
+  close 3007 (``AssemblyAIConfig.enforce_chunk_ms``).
 * Turns (u3-rt-pro): ``SpeechStarted`` (int ms) at each turn's first speech; a partial ``Turn``
   (``end_of_turn`` false, lowercase text without punctuation, ``end_of_turn_confidence`` 0.0,
   ``utterance`` "") after ``EARLY_PARTIAL_MS`` of speech and at each pause of ``min_turn_silence``;
@@ -19,14 +19,16 @@ The SDK validates every frame with pydantic, so the types here are exact: int ms
   the ``inactivity_timeout`` timer; when it runs out: ``Termination`` + close 1000 [assumption].
 * Invalid JSON or an unknown message type -> ``Error`` 3006 + close 3006.
 * ``Faults.echo_auth``: ``"http"`` -> HTTP 401 whose body ends with the raw credential (whatever
-  ``aai_auth_failure`` says); ``"close_reason"``/``"error_frame"`` -> close 3005 (see ``Faults``).
+  ``auth_failure`` says); ``"close_reason"``/``"error_frame"`` -> close 3005 (see ``Faults``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from websockets.http11 import Request, Response
 
@@ -34,18 +36,18 @@ from .common import (
     ConnectionRecord,
     Faults,
     ParamError,
+    ProtocolConfig,
     Query,
     Session,
+    SessionContext,
     http_response,
     q_bool,
     q_num,
     q_one,
     raw_credential,
+    register,
 )
 from .script import HeardWord, ends_sentence
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 EARLY_PARTIAL_MS = 750
 MODELS = ("u3-rt-pro", "u3-pro", "u3-rt-pro-beta-1")
@@ -68,14 +70,14 @@ def aai_key(request: Request, query: Query) -> str | None:
     return q_one(query, "token") or None
 
 
-def aai_auth_error(server: EmulatorServer, request: Request, query: Query, faults: Faults) -> str | None:
+def aai_auth_error(ctx: SessionContext, request: Request, query: Query, faults: Faults) -> str | None:
     """Why the key is refused, or None."""
     key = aai_key(request, query)
     if faults.reject_auth:
         return "Unauthorized Connection: Invalid API key"
     if key is None:
         return "Unauthorized Connection: Missing Authorization header"
-    if not server.key_ok(key):
+    if not ctx.key_ok(key):
         return "Unauthorized Connection: Invalid API key"
     return None
 
@@ -91,18 +93,38 @@ def parse_list(raw: Any, name: str) -> list[str]:
     return list(raw)
 
 
-class AssemblyAISession(Session):
+@dataclass(frozen=True)
+class AssemblyAIConfig(ProtocolConfig):
+    """``/v3/ws`` settings.
+
+    ``auth_failure``: how a bad key is refused: ``"frame"`` (upgrade, ``Error`` 1008, close 1008; the
+    documented way) or ``"http"`` (HTTP 401). ``enforce_chunk_ms``: close 3007 on a chunk outside 50-1000 ms.
+    ``max_realtime_factor``: if set, close 3007 when audio arrives faster than this multiple of real time
+    (plus a 2 s burst); off by default so tests can send at full speed.
+    """
+
+    server_kwargs: ClassVar[Mapping[str, str]] = {
+        "aai_auth_failure": "auth_failure",
+        "enforce_chunk_ms": "enforce_chunk_ms",
+        "aai_max_realtime_factor": "max_realtime_factor",
+    }
+    auth_failure: Literal["frame", "http"] = "frame"
+    enforce_chunk_ms: bool = True
+    max_realtime_factor: float | None = None
+
+
+class AssemblyAISession(Session[AssemblyAIConfig]):
     product: ClassVar[str] = "u3-rt-pro"
     path: ClassVar[str] = "/v3/ws"
 
     @classmethod
-    def check_request(cls, server: EmulatorServer, record: ConnectionRecord, request: Request,
-                      query: Query, faults: Faults) -> Response | None:
+    def check_request(cls, config: AssemblyAIConfig, ctx: SessionContext, record: ConnectionRecord,
+                      request: Request, query: Query, faults: Faults) -> Response | None:
         if faults.echo_auth == "http":
             record.echoed_auth = "http"
             record.error = "Unauthorized Connection: Invalid API key"
             return http_response(401, f"Unauthorized Connection: Invalid API key {raw_credential(request, query)}")
-        error = aai_auth_error(server, request, query, faults)
+        error = aai_auth_error(ctx, request, query, faults)
         if error is None:
             return None
         if faults.reject_auth == "frame":
@@ -110,7 +132,7 @@ class AssemblyAISession(Session):
         elif faults.reject_auth:
             mode = "http"
         else:
-            mode = server.aai_auth_failure
+            mode = config.auth_failure
         if mode == "http":
             record.error = error
             return http_response(401, error)
@@ -118,7 +140,7 @@ class AssemblyAISession(Session):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.auth_error = aai_auth_error(self.server, self.ws.request, self.query, self.faults) \
+        self.auth_error = aai_auth_error(self.ctx, self.ws.request, self.query, self.faults) \
             if self.ws.request is not None else None
         self.param_error: str | None = None
         try:
@@ -253,13 +275,13 @@ class AssemblyAISession(Session):
     # -- audio -----------------------------------------------------------------------------------
     def on_audio(self, data: bytes) -> None:
         ms = len(data) / self.tracker.bytes_per_ms
-        if self.server.enforce_chunk_ms and not 50 <= ms <= 1000:
+        if self.config.enforce_chunk_ms and not 50 <= ms <= 1000:
             self.error_close(3007, f"Input duration violation: {ms:.3f} ms. Expected between 50 and 1000 ms")
             return
         now = self.loop.time()
         if self.first_audio_at is None:
             self.first_audio_at = now
-        factor = self.server.aai_max_realtime_factor
+        factor = self.config.max_realtime_factor
         if factor is not None and self.pos + ms > (now - self.first_audio_at) * 1000 * factor + 2000:
             self.error_close(3007, "Audio Transmission Rate Exceeded")
             return
@@ -349,3 +371,6 @@ class AssemblyAISession(Session):
                 self.format_turns = msg["format_turns"]
         except ParamError as exc:
             self.error_close(3006, f"User Input Validation Error: {exc}")
+
+
+register(AssemblyAISession, AssemblyAIConfig.from_server_kwargs)

@@ -1,7 +1,31 @@
-"""One local WebSocket server speaking three streaming STT protocols on one port.
+"""One local WebSocket server speaking every registered streaming STT protocol on one port.
 
-``/v1/listen`` (Deepgram Nova-3), ``/v2/listen`` (Deepgram Flux), ``/v3/ws`` (AssemblyAI u3-rt-pro).
+Today: ``/v1/listen`` (Deepgram Nova-3), ``/v2/listen`` (Deepgram Flux), ``/v3/ws`` (AssemblyAI u3-rt-pro).
 Core module: no Textual, no SDK imports. See ``tui_stt/emulators/__init__.py`` for the API.
+
+The server knows no protocol by name: it serves ``ROUTES`` (the live ``common.REGISTRY``, path -> session
+class + config factory), records every attempt, applies ``max_uri_len``, outages and ``Faults.refuse`` (the
+refusal itself is the protocol's ``refusal_response``), and hands each accepted connection to its session
+with the protocol's config (``configs[path]``) and a ``SessionContext``. Protocol modules import only
+``common``/``script``; this module imports them (``PROTOCOLS``) so that they register.
+
+Adding a protocol: one module, one ``register`` call, e.g. ``tui_stt/emulators/acme_v1.py``::
+
+    @dataclass(frozen=True)
+    class AcmeConfig(ProtocolConfig):
+        idle_timeout_s: float = 30.0
+
+    class AcmeSession(Session[AcmeConfig]):
+        product: ClassVar[str] = "acme-1"
+        path: ClassVar[str] = "/acme/v1/stream"
+        # hooks: check_request (HTTP checks; ctx.key_ok), on_open, on_audio/step, on_text, on_idle,
+        # final_text, fault_frames, echo_*; refusal_response/response_headers for the HTTP side
+
+    register(AcmeSession, AcmeConfig.from_server_kwargs)
+
+and add ``acme_v1`` to ``PROTOCOLS`` below (or import it before starting a server). Its settings:
+``EmulatorServer(configs={"acme-1": AcmeConfig(idle_timeout_s=5)})`` (key: path or product); set
+``AcmeConfig.server_kwargs`` only to map an existing ``EmulatorServer`` keyword argument onto a field.
 """
 
 from __future__ import annotations
@@ -13,7 +37,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -21,30 +45,28 @@ from urllib.parse import parse_qs
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from .assemblyai_v3 import AssemblyAISession
+from . import assemblyai_v3, deepgram_v1, deepgram_v2
 from .common import (
     REDACTED,
+    REGISTRY,
     ConnectionRecord,
     EmulatorConnection,
     Faults,
+    ProtocolConfig,
     Session,
+    SessionContext,
+    find_route,
     flat_query,
     http_response,
     new_id,
     redact_headers,
 )
-from .deepgram_v1 import DeepgramV1Session, deepgram_error
-from .deepgram_v2 import FluxSession
 from .script import Script
 
 log = logging.getLogger("tui_stt.emulators")
 
-ROUTES: dict[str, type[Session]] = {
-    DeepgramV1Session.path: DeepgramV1Session,
-    FluxSession.path: FluxSession,
-    AssemblyAISession.path: AssemblyAISession,
-}
-DEEPGRAM_PATHS = (DeepgramV1Session.path, FluxSession.path)
+PROTOCOLS = (deepgram_v1, deepgram_v2, assemblyai_v3)  # imported so that they register their routes
+ROUTES = REGISTRY  # path -> Route(session class, config factory); live, so later registrations are served too
 BAD_KEY = "bad-key"
 
 
@@ -79,13 +101,15 @@ class EmulatorServer:
     """The emulator. ``connections`` records every connection attempt, in order.
 
     ``api_key``: the only accepted key; ``None`` accepts any non-empty key except ``"bad-key"``.
-    ``idle_timeout_s``: Deepgram v1 closes 1011 (NET-0001) after this long without audio or text.
-    ``flux_idle_timeout_s``: the same for Flux (pings count as activity).
-    ``aai_auth_failure``: how AssemblyAI refuses a bad key: ``"frame"`` (upgrade, ``Error`` 1008, close
-    1008; the documented way) or ``"http"`` (HTTP 401).
-    ``enforce_chunk_ms``: AssemblyAI closes 3007 on a chunk outside 50-1000 ms.
-    ``aai_max_realtime_factor``: if set, AssemblyAI closes 3007 when audio arrives faster than this
-    multiple of real time (plus a 2 s burst); off by default so tests can send at full speed.
+    ``configs``: ``{path or product: config}``, e.g. ``{"/v1/listen": DeepgramV1Config(idle_timeout_s=1)}``;
+    protocols not named get their defaults. ``self.configs`` (path -> config) is read when a handshake
+    arrives: replace an entry to change the settings of later connections.
+    Older keyword arguments, turned into those configs (``None``: the config's default; ``configs`` wins):
+    ``idle_timeout_s`` -> ``DeepgramV1Config.idle_timeout_s`` (10 s; close 1011 NET-0001 without audio/text),
+    ``flux_idle_timeout_s`` -> ``FluxConfig.idle_timeout_s`` (60 s; pings count as activity),
+    ``aai_auth_failure`` -> ``AssemblyAIConfig.auth_failure`` (``"frame"``: upgrade, ``Error`` 1008, close
+    1008; ``"http"``: HTTP 401), ``enforce_chunk_ms`` -> ``AssemblyAIConfig.enforce_chunk_ms`` (close 3007 on a
+    chunk outside 50-1000 ms), ``aai_max_realtime_factor`` -> ``AssemblyAIConfig.max_realtime_factor``.
     ``fallback_script``: the script (path or file name) whose utterances are assigned to unaligned speech;
     default: the first script.
     ``ssl_context``: serve ``wss://`` with this server context (``tui_stt.emulators.tls.self_signed_tls()``
@@ -106,37 +130,46 @@ class EmulatorServer:
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        idle_timeout_s: float = 10.0,
+        idle_timeout_s: float | None = None,
         faults: Faults | None = None,
         log_path: str | Path | None = None,
         *,
-        flux_idle_timeout_s: float = 60.0,
-        aai_auth_failure: Literal["frame", "http"] = "frame",
-        enforce_chunk_ms: bool = True,
+        flux_idle_timeout_s: float | None = None,
+        aai_auth_failure: Literal["frame", "http"] | None = None,
+        enforce_chunk_ms: bool | None = None,
         aai_max_realtime_factor: float | None = None,
         fallback_script: str | Path | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_uri_len: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        configs: Mapping[str, ProtocolConfig] | None = None,
     ) -> None:
         self.scripts: list[Script] = [s if isinstance(s, Script) else Script.load(s) for s in scripts]
         self.api_key = api_key
         self.host = host
         self._port = port
-        self.idle_timeout_s = idle_timeout_s
-        self.flux_idle_timeout_s = flux_idle_timeout_s
         self.faults = faults if faults is not None else Faults()
         self.log_path = Path(log_path) if log_path is not None else None
-        self.aai_auth_failure = aai_auth_failure
-        self.enforce_chunk_ms = enforce_chunk_ms
-        self.aai_max_realtime_factor = aai_max_realtime_factor
+        given = {"idle_timeout_s": idle_timeout_s, "flux_idle_timeout_s": flux_idle_timeout_s,
+                 "aai_auth_failure": aai_auth_failure, "enforce_chunk_ms": enforce_chunk_ms,
+                 "aai_max_realtime_factor": aai_max_realtime_factor}
+        self._server_kwargs = {k: v for k, v in given.items() if v is not None}
+        self.configs: dict[str, ProtocolConfig] = {}
+        for path in ROUTES:
+            self.config_for(path)
+        for key, config in (configs or {}).items():
+            route = find_route(key)
+            default = self.config_for(route.path)
+            if not isinstance(config, type(default)):
+                raise TypeError(f"{key}: expected a {type(default).__name__}, got {type(config).__name__}")
+            self.configs[route.path] = config
         self.connections: list[ConnectionRecord] = []
         self._fallback_name = str(fallback_script) if fallback_script is not None else None
         self.ssl_context = ssl_context
         self.max_uri_len = max_uri_len
         self.clock = clock
         self._refuse_until: float | None = None
-        self._sessions: set[Session] = set()
+        self._sessions: set[Session[Any]] = set()
         self._server: Server | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,6 +197,19 @@ class EmulatorServer:
                 if self._fallback_name in (s.name, str(s.path), s.path.stem):
                     return s
         return self.scripts[0]
+
+    def config_for(self, path_or_product: str) -> ProtocolConfig:
+        """The config the protocol's next connections get (made from the keyword arguments if not set yet)."""
+        route = find_route(path_or_product)
+        config = self.configs.get(route.path)
+        if config is None:
+            config = self.configs[route.path] = route.config_factory(self._server_kwargs)
+        return config
+
+    def session_context(self) -> SessionContext:
+        """What a new session gets from the server besides its config."""
+        return SessionContext(scripts=tuple(self.scripts), fallback=self.fallback_script, key_ok=self.key_ok,
+                              outage=self.outage)
 
     def key_ok(self, key: str | None) -> bool:
         if not key:
@@ -294,7 +340,8 @@ class EmulatorServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path, _, qs = request.path.partition("?")
         query = parse_qs(qs, keep_blank_values=True)
-        cls = ROUTES.get(path)
+        route = ROUTES.get(path)
+        cls = route.session if route is not None else None
         index = len(self.connections)
         faults = self.faults.for_connection(index)
         shown = flat_query(query)
@@ -317,15 +364,15 @@ class EmulatorServer:
             response = http_response(414, "URI Too Long\n")
         elif cls is None:
             record.error = "unknown path"
-            response = http_response(404, f"Not Found: {path} (paths: {', '.join(ROUTES)})\n")
+            response = http_response(404, f"Not Found: {path} (paths: {', '.join(sorted(ROUTES))})\n")
         elif faults.refuse or in_outage:
             record.error = "refused (outage)" if in_outage else "refused (fault)"
-            if path in DEEPGRAM_PATHS:
-                response = deepgram_error(503, "SERVICE_UNAVAILABLE", "Service unavailable.", record.request_id)
-            else:
-                response = http_response(503, "Service Unavailable\n")
+            response = cls.refusal_response(record)
         else:
-            response = cls.check_request(self, record, request, query, faults)
+            config, ctx = self.config_for(path), self.session_context()
+            response = cls.check_request(config, ctx, record, request, query, faults)
+            if response is None and isinstance(connection, EmulatorConnection):
+                connection.emu = (record, faults, config, ctx)  # for _handler: the same settings
         if response is not None and faults.outage_s is not None and not in_outage:
             self.outage(faults.outage_s)
         if response is not None:
@@ -334,33 +381,32 @@ class EmulatorServer:
             record.closed_at = time.time()
             self._write_log(record)
             return response
-        if isinstance(connection, EmulatorConnection):
-            connection.emu = (record, faults)
         return None
 
     def _process_response(self, connection: ServerConnection, request: Request,
                           response: Response) -> Response | None:
         emu = getattr(connection, "emu", None)
-        if emu is not None and response.status_code == 101 and emu[0].path in DEEPGRAM_PATHS:
-            response.headers["dg-request-id"] = emu[0].request_id
+        if emu is not None and response.status_code == 101:
+            for name, value in ROUTES[emu[0].path].session.response_headers(emu[0]).items():
+                response.headers[name] = value
         return None
 
     @staticmethod
     def _select_subprotocol(connection: ServerConnection, subprotocols: Any) -> Any:
-        # Deepgram's browser-style auth: Sec-WebSocket-Protocol: token, <key>
+        # browser-style auth (Deepgram's): Sec-WebSocket-Protocol: token, <key>
         return "token" if "token" in subprotocols else None
 
     async def _handler(self, connection: ServerConnection) -> None:
         emu = getattr(connection, "emu", None)
         if emu is None or not isinstance(connection, EmulatorConnection):
             return
-        record, faults = emu
-        cls = ROUTES[record.path]
+        record, faults, config, ctx = emu
+        cls = ROUTES[record.path].session
         assert connection.request is not None
         query = parse_qs(connection.request.path.partition("?")[2], keep_blank_values=True)
-        session: Session | None = None
+        session: Session[Any] | None = None
         try:
-            session = cls(self, connection, record, faults, query)
+            session = cls(config, ctx, connection, record, faults, query)
             self._sessions.add(session)
             await session.run()
         except Exception as exc:  # a bug in the emulator: keep serving, but say so

@@ -85,6 +85,7 @@ class Connection(ABC):
         self.bytes_sent = 0
         self._closed = asyncio.Event()
         self.close_info = CloseInfo()
+        self.opened = False  # open() succeeded (set_offset was called)
         self.flush_refused = False  # the far end refused Finalize / ForceEndTurn (set by finish())
         # finish() ended with the far end saying it processed every byte it got (Metadata after CloseStream,
         # Termination, a clean close after CloseStream, the local decoder done): all sent audio is covered
@@ -95,6 +96,7 @@ class Connection(ABC):
         """Session seconds of the first audio byte this connection will get. The session calls it right
         after ``open()`` (and before any audio), once the replay point is known."""
         self.offset = seconds
+        self.opened = True
         self.opened_at = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -146,6 +148,8 @@ class Connection(ABC):
         return self.offset + float(seconds or 0.0)
 
     def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Opened):
+            self.opened = True
         self._emit(event)
 
     def mark_closed(self, code: int | None, reason: str = "", error: ProviderError | None = None,
@@ -154,7 +158,8 @@ class Connection(ABC):
             return
         self.close_info = CloseInfo(code=code, reason=reason, error=error, clean=clean and error is None)
         self._closed.set()
-        self.emit(ev.Closed(self.product, code=code, reason=reason))
+        if self.opened or error is not None:  # cleaning up an attempt that never opened is not news
+            self.emit(ev.Closed(self.product, code=code, reason=reason))
 
 
 def is_loopback(host: str | None) -> bool:

@@ -65,6 +65,7 @@ MIN_SPEECH_S = 0.09  # speech needed to open a segment (3 windows): single click
 TAIL_S = 0.3  # silence kept after the last speech window in the decoded audio
 PAD_S = 0.2  # silence appended to audio cut mid-speech before decoding (stops looping outputs)
 URL = "local:moonshine-base-en"
+EMPTY_DECODE_WARN_S = 1.5  # a segment this long that decodes to nothing is reported (shorter: likely noise)
 
 
 # -- segmenting (pure: numpy + a per-window speech classifier) --------------------------------------------
@@ -564,6 +565,11 @@ class LocalConnection(Connection):
 
     def _deliver_commit(self, job: _Job, text: str) -> None:
         if not text:
+            seconds = (job.end - job.start) / RATE
+            if seconds >= EMPTY_DECODE_WARN_S:  # speech the decoder gave no words for: say it, never silently
+                start, end = self.t(job.start / RATE), self.t(job.end / RATE)
+                self.emit(ev.Warning(self.product, f"the local model heard no words in {seconds:.1f}s of speech "
+                                                   f"({start:.1f}-{end:.1f}s)", code="empty_decode"))
             return
         start, end = self.t(job.start / RATE), self.t(job.end / RATE)
         turn = ev.Turn(text=text, start=start, end=end, product=self.product, words=(), received_at=time.time(),

@@ -329,6 +329,8 @@ class TuiSttApp(App[int]):
             return  # the controller's RunState drives the status line
         if isinstance(e, ev.TakeStarted):
             self._shown_turns, self._shown_gaps = [], []
+            if e.input_name:
+                self.mic.set_input(e.input_name, self.run_config.vad)
             if e.number > 1:
                 take = self.controller.take
                 self.transcript_view.add_separator(take.label if take is not None else f"take {e.number}")

@@ -1,4 +1,4 @@
-"""Helpers shared by the fault, bad-input and secrets tests."""
+"""``python -m tui_stt`` in a subprocess, as a user runs it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-SPEECH = FIXTURES / "speech_3.wav"
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
@@ -22,6 +19,8 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m tui_stt *args`` to the end (stdin empty); ``env`` None: this process's environment."""
     return subprocess.run([sys.executable, "-m", "tui_stt", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -101,6 +101,13 @@ class FakeConn(Connection):
         self.server.configured.append(dict(changes))
 
     async def finish(self) -> None:
+        """Like a provider's flush: the audio after the last whole block is committed too."""
+        done = self.committed_blocks * BLOCK
+        if len(self.audio) > done and not self.closed:
+            start, end = self.t(done / 32000), self.t(len(self.audio) / 32000)
+            turn = ev.Turn(text=f"b{round(start / 0.5)}+", start=start, end=end, product="nova-3")
+            self.emit(ev.Committed("nova-3", turn=turn, covered_until=end))
+        self.completed = not self.closed
         self.mark_closed(1000, "")
 
     async def abort(self) -> None:

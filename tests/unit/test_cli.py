@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import cli, cli_env
+
 
 def tui_stt(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui_stt", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    return cli(list(args), env, cwd, timeout)
 
 
 @pytest.fixture
 def user_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEEPGRAM", "ASSEMBLYAI", "XDG_"))}
-    for name in ("CONFIG", "DATA", "STATE", "CACHE"):
-        env[f"XDG_{name}_HOME"] = str(tmp_path / name.lower())
-    return env
+    return cli_env(tmp_path)
 
 
 def test_help_documents_every_flag() -> None:

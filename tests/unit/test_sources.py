@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.audio import write_wav
 from tui_stt.audio.sources import AudioInputError, FileSource, MicSource, list_input_devices
-
-from .conftest import write_wav
 
 
 async def _arrivals(src: FileSource) -> tuple[list[float], list[int], float]:
