@@ -21,7 +21,7 @@ from tui_stt import events as ev
 from tui_stt.emulators import EmulatorServer, Faults, Script
 from tui_stt.emulators.tls import self_signed_tls
 
-from .harness import long_fixture, run_faulty, words, words_once
+from .harness import Outcome, long_fixture, run_faulty, words, words_once
 
 CLOUD = ("nova-3", "flux", "u3-rt-pro")
 SLOW = pytest.mark.slow
@@ -62,17 +62,24 @@ def context(out: object) -> str:
     return out.describe()  # type: ignore[attr-defined]
 
 
+async def against(script: Script, wav: Path, product: str, faults: Faults | None = None,
+                  server_kw: dict[str, object] | None = None, **run_kw: object) -> tuple[Outcome, EmulatorServer, str]:
+    """Stream ``wav`` to a fresh emulator with ``faults``; the outcome, the server (stopped) and its context."""
+    server = await serve(script, **({"faults": faults} if faults is not None else {}), **(server_kw or {}))
+    try:
+        out = await run_faulty(server, product, wav, **run_kw)  # type: ignore[arg-type]
+    finally:
+        await server.stop()
+    return out, server, context(out)
+
+
 # -- drops every few seconds: the end of input must not turn into endless recovery ------------------------------
 @pytest.mark.parametrize("product", default_first(*CLOUD))
 async def test_drops_every_3_s_end_on_their_own_with_every_word_once(product: str, scripts: dict[str, Script]
                                                                       ) -> None:
     script = scripts["speech_3"]
-    server = await serve(script, faults=Faults(close_after_ms=3000, close_code=1011))
-    try:
-        out = await run_faulty(server, product, SPEECH, speed=2.0, timeout=60)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    drops = Faults(close_after_ms=3000, close_code=1011)
+    out, server, ctx = await against(script, SPEECH, product, drops, speed=2.0, timeout=60)
     assert out.session.failure is None and not out.gaps, ctx
     assert words(out.committed) == script_words(script), ctx
     assert len(server.connections) <= 5, f"{len(server.connections)} connections for 4.6 s of wall clock\n{ctx}"
@@ -84,12 +91,8 @@ async def test_drops_every_3_s_end_on_their_own_with_every_word_once(product: st
 async def test_a_server_that_refuses_finalize_and_sends_no_silence_finals(how: str, scripts: dict[str, Script],
                                                                           tmp_path: Path) -> None:
     script = scripts["speech_3"]
-    server = await serve(script, faults=Faults(refuse_finalize=how, no_silence_finals=True))
-    try:
-        out = await run_faulty(server, "nova-3", cut_wav(tmp_path, 8.6), timeout=60)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    compat = Faults(refuse_finalize=how, no_silence_finals=True)
+    out, server, ctx = await against(script, cut_wav(tmp_path, 8.6), "nova-3", compat, timeout=60)
     assert out.session.failure is None and not out.gaps, ctx
     assert words(out.committed) == script_words(script), ctx
     assert words_once(out, script) == [], ctx
@@ -102,12 +105,7 @@ async def test_a_server_that_refuses_finalize_and_sends_no_silence_finals(how: s
 
 async def test_flux_that_refuses_force_end_turn(scripts: dict[str, Script]) -> None:
     script = scripts["speech_3"]
-    server = await serve(script, faults=Faults(refuse_force_end_turn=True))
-    try:
-        out = await run_faulty(server, "flux", SPEECH, timeout=60)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    out, server, ctx = await against(script, SPEECH, "flux", Faults(refuse_force_end_turn=True), timeout=60)
     assert out.session.failure is None and not out.gaps, ctx
     assert words(out.committed) == script_words(script), ctx
     assert len(server.connections) <= 2, ctx
@@ -117,12 +115,8 @@ async def test_flux_that_refuses_force_end_turn(scripts: dict[str, Script]) -> N
 async def test_stop_with_a_server_that_refuses_finalize_is_bounded(when: float, scripts: dict[str, Script]) -> None:
     """The old main looped reconnect -> replay -> Finalize -> 4400 for ever after a stop."""
     script = scripts["speech_3"]
-    server = await serve(script, faults=Faults(refuse_finalize=True, no_silence_finals=True))
-    try:
-        out = await run_faulty(server, "nova-3", SPEECH, speed=2.0, stop_after=when, timeout=30)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    compat = Faults(refuse_finalize=True, no_silence_finals=True)
+    out, server, ctx = await against(script, SPEECH, "nova-3", compat, speed=2.0, stop_after=when, timeout=30)
     grace = out.session.config.stop_grace_s
     assert out.stopped_at is not None and out.ended[0].mono - out.stopped_at < grace + 1.0, ctx
     assert len(server.connections) <= 3, ctx
@@ -150,12 +144,8 @@ async def test_a_server_that_goes_quiet_near_the_end_loses_no_word(product: str,
                                                                     scripts: dict[str, Script]) -> None:
     """The old main exited 0 with two of three sentences missing and nothing on stderr."""
     script = scripts["speech_3"]
-    server = await serve(script, faults=Faults(plan={0: Faults(**{knob: 4000.0})}))
-    try:
-        out = await run_faulty(server, product, SPEECH, speed=4.0, timeout=60)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    quiet = Faults(plan={0: Faults(**{knob: 4000.0})})
+    out, server, ctx = await against(script, SPEECH, product, quiet, speed=4.0, timeout=60)
     assert out.session.failure is None and not out.gaps, ctx
     assert words(out.committed) == script_words(script), ctx
     assert len([r for r in server.connections if r.status == 101]) == 2, ctx
@@ -165,12 +155,7 @@ async def test_recovery_that_makes_progress_goes_on_until_every_word_is_in(scrip
     """Every connection goes silent 4 s into its audio: each replay still brings one more sentence (progress),
     so recovery after the end of input goes on, and every word arrives once."""
     script = scripts["speech_3"]
-    server = await serve(script, faults=Faults(silent_after_audio_ms=4000.0))
-    try:
-        out = await run_faulty(server, "nova-3", SPEECH, timeout=90)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    out, server, ctx = await against(script, SPEECH, "nova-3", Faults(silent_after_audio_ms=4000.0), timeout=90)
     assert out.session.failure is None and not out.gaps, ctx
     assert words(out.committed) == script_words(script), ctx
     assert words_once(out, script) == [], ctx
@@ -183,13 +168,8 @@ async def test_a_server_that_always_goes_silent_ends_bounded_and_reports_the_los
     """After the first sentence nothing ever comes back: recovery without progress is bounded, and the
     rest is reported as a gap (the old main exited 0 with it missing and nothing said)."""
     script = scripts["speech_3"]
-    server = await serve(script, faults=Faults(silent_after_audio_ms=0.0,
-                                               plan={0: Faults(silent_after_audio_ms=4000.0)}))
-    try:
-        out = await run_faulty(server, "nova-3", SPEECH, timeout=90)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    out, server, ctx = await against(script, SPEECH, "nova-3", Faults(silent_after_audio_ms=0.0,
+                                               plan={0: Faults(silent_after_audio_ms=4000.0)}), timeout=90)
     cfg = out.session.config
     # the finish, then at most end_attempts recoveries (each: connect, replay, finish), then the rest is a gap
     bound = (cfg.end_attempts + 1) * (2 * cfg.finish_timeout + 1.5) + 5.0
@@ -210,13 +190,9 @@ async def test_a_long_outage_in_a_long_file_loses_nothing(product: str, scripts:
     """Drop 20 s into a 3-minute file, then refuse every handshake for 15 s (the real backoff runs: 0.25 s
     doubling to 8 s). The old main computed the replay point before the backoff and spun at 100 % CPU."""
     wav, script = long_fixture(tmp_path, scripts["speech_3"], 20)  # 185 s of speech
-    server = await serve(script, faults=Faults(plan={0: Faults(close_after_audio_ms=20000, outage_s=15.0)}))
+    outage = Faults(plan={0: Faults(close_after_audio_ms=20000, outage_s=15.0)})
     t0 = time.monotonic()
-    try:
-        out = await run_faulty(server, product, wav, timeout=180, max_buffer_s=10.0)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    out, server, ctx = await against(script, wav, product, outage, timeout=180, max_buffer_s=10.0)
     assert out.session.failure is None and not out.gaps, ctx
     assert words(out.committed) == script_words(script), ctx
     assert words_once(out, script) == [], ctx
@@ -232,12 +208,9 @@ async def test_a_long_outage_on_a_live_input_is_a_reported_gap_and_the_rest_is_k
     audio. That stretch is reported as a gap (event, journal record, Ended.gap_seconds) and everything
     else arrives exactly once."""
     wav, script = long_fixture(tmp_path, scripts["speech_3"], 12)  # 111 s
-    server = await serve(script, faults=Faults(plan={0: Faults(close_after_audio_ms=20000, outage_s=15.0)}))
-    try:
-        out = await run_faulty(server, "nova-3", wav, speed=4.0, live=True, timeout=120, max_buffer_s=10.0)
-    finally:
-        await server.stop()
-    ctx = context(out)
+    outage = Faults(plan={0: Faults(close_after_audio_ms=20000, outage_s=15.0)})
+    out, server, ctx = await against(script, wav, "nova-3", outage, speed=4.0, live=True, timeout=120,
+                                     max_buffer_s=10.0)
     assert out.session.failure is None, ctx
     gaps = out.gaps
     assert len(gaps) == 1 and gaps[0].start >= 17.5 and gaps[0].seconds >= 20.0, ctx  # from the last covered point

@@ -162,17 +162,7 @@ class Connection(ABC):
             self.emit(ev.Closed(self.product, code=code, reason=reason))
 
 
-def is_loopback(host: str | None) -> bool:
-    import ipaddress
-
-    if not host:
-        return False
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from tui_stt.urls import is_loopback  # noqa: E402,F401 - kept importable from here
 
 
 def check_url(url: str, *, allow_insecure: bool = False, flag: str = "--allow-insecure") -> str:
