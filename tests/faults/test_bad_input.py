@@ -19,6 +19,7 @@ import tui_stt.journal
 import tui_stt.paths
 from tests.support.cli import cli, cli_env
 from tests.support.paths import SPEECH, STEREO_48K
+from tests.support.ui import Recorder
 from tests.support.ui import make_run as ui_make_run
 from tests.support.waiting import wait_until
 from tui_stt.emulators import EmulatorServer, Script
@@ -181,8 +182,9 @@ async def streamed(app: Any, pilot: Any, turns: int) -> None:
 
 
 def assert_journal_keeps(app: Any) -> None:
-    assert len(app.journals) == 1
-    _header, turns = read_journal(app.journals[0].path)
+    journals = [t.journal for t in app.controller.takes if t.journal is not None]
+    assert len(journals) == 1
+    _header, turns = read_journal(journals[0].path)
     assert [t.text for t in turns] == [t.text for t in app.transcript.turns]
 
 
@@ -206,20 +208,21 @@ async def test_unwritable_save_directory(how: str, tmp_path: Path, emulator: Emu
         save_dir.mkdir()
         save_dir.chmod(0o500)
     app = build_app(make_run(tmp_path, emulator.url, save_dir=save_dir))
-    async with app.run_test(size=(120, 40)) as pilot:
+    rec = Recorder()
+    async with app.run_test(message_hook=rec, size=(120, 40)) as pilot:
         await streamed(app, pilot, 3)
         await pilot.press("ctrl+s")
         await pilot.pause()
         message = last_error(app)
         assert str(save_dir) in message or "transcripts" in message, message
         assert "cannot save" in message and "\n" not in message, message
-        assert app.saved_paths == []
+        assert rec.saved == []
         assert [t.text for t in app.transcript.turns] == script_text(scripts, "speech_3")
         assert_journal_keeps(app)
         app.run_config.save_dir = tmp_path / "elsewhere"  # the transcript is still there to save
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert len(app.saved_paths) == 1 and app.saved_paths[0].is_file()
+        assert len(rec.saved) == 1 and rec.saved[0].is_file()
     if how == "read_only_dir":
         save_dir.chmod(0o700)
 
@@ -241,7 +244,8 @@ async def test_full_disk_on_save(tmp_path: Path, emulator: EmulatorServer, scrip
 
     save_dir = tmp_path / "saved"
     app = build_app(make_run(tmp_path, emulator.url, save_dir=save_dir))
-    async with app.run_test(size=(120, 40)) as pilot:
+    rec = Recorder()
+    async with app.run_test(message_hook=rec, size=(120, 40)) as pilot:
         await streamed(app, pilot, 3)
         with monkeypatch.context() as m:
             m.setattr(tui_stt.paths, "os", _FullDiskOs())
@@ -249,14 +253,14 @@ async def test_full_disk_on_save(tmp_path: Path, emulator: EmulatorServer, scrip
             await pilot.pause()
         message = last_error(app)
         assert "no space left on device" in message and "\n" not in message, message
-        assert app.saved_paths == []
+        assert rec.saved == []
         leftovers = list(save_dir.iterdir()) if save_dir.exists() else []
         assert leftovers == [], f"a failed save left {leftovers}"
         assert_journal_keeps(app)
         await pilot.press("ctrl+s")  # space again: the same transcript saves
         await pilot.pause()
-        assert len(app.saved_paths) == 1
-        assert app.saved_paths[0].read_text(encoding="utf-8").split() == " ".join(
+        assert len(rec.saved) == 1
+        assert rec.saved[0].read_text(encoding="utf-8").split() == " ".join(
             script_text(scripts, "speech_3")).split()
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.cli import cli, cli_env
 from tests.support.paths import SPEECH
+from tests.support.ui import Recorder
 from tests.support.waiting import wait_until
 from tui_stt.emulators import EmulatorServer, Faults, Script
 
@@ -98,11 +99,12 @@ async def test_dashboard_never_shows_or_stores_the_key(tmp_path: Path, scripts: 
                     deepgram_url=server.url, save_dir=tmp_path / "saved", vad=False)
     app = build_app(run)
     try:
-        async with app.run_test(size=(120, 40)) as pilot:
+        rec = Recorder()
+        async with app.run_test(message_hook=rec, size=(120, 40)) as pilot:
             await wait_until(pilot, lambda: len(app.transcript) >= 3 and not app.streaming, what="3 turns")
             await pilot.press("ctrl+s")
             await pilot.pause()
-            assert len(app.saved_paths) == 1
+            assert len(rec.saved) == 1
             svg = app.export_screenshot()
             (tmp_path / "screenshot.svg").write_text(svg, encoding="utf-8")
             events = "\n".join(app.events_log.lines_text)
@@ -114,7 +116,8 @@ async def test_dashboard_never_shows_or_stores_the_key(tmp_path: Path, scripts: 
     assert leaks(tmp_path) == [] and leaks(Path.cwd()) == []
     settings = tmp_path / "config" / "tui-stt" / "settings.toml"
     assert settings.is_file(), "quitting should have saved the settings"
-    private = [settings, app.saved_paths[0], *(j.path for j in app.journals), *log_files(tmp_path)]
+    journals = [t.journal.path for t in app.controller.takes if t.journal]
+    private = [settings, rec.saved[0], *journals, *log_files(tmp_path)]
     assert {str(p): oct(mode(p)) for p in private} == {str(p): oct(PRIVATE) for p in private}
 
 

@@ -24,3 +24,20 @@ def make_run(tmp_path: Path, *, product: str = "nova-3", input_path: Path | None
     return RunConfig(product=product, options={}, settings=settings, secrets=secrets, input_path=input_path,
                      speed=speed, deepgram_url=url, assemblyai_url=url, save_dir=save_dir or tmp_path / "saved",
                      vad=False, **kw)
+
+
+class Recorder:
+    """``run_test(message_hook=recorder)``: every message the app handled, in order; ``saved`` are the
+    paths of ``TranscriptSaved`` (ctrl+s) messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    def __call__(self, message: object) -> None:
+        self.messages.append(message)
+
+    @property
+    def saved(self) -> list[Path]:
+        from tui_stt.ui.messages import TranscriptSaved
+
+        return [m.path for m in self.messages if isinstance(m, TranscriptSaved)]

@@ -14,7 +14,7 @@ from textual.widgets import Input
 from tests.support.audio import script_texts
 from tests.support.paths import SPEECH
 from tests.support.sessions import GatedSource
-from tests.support.ui import FAKE_KEY, make_run
+from tests.support.ui import FAKE_KEY, Recorder, make_run
 from tests.support.waiting import wait_until
 from tui_stt import events as ev
 from tui_stt.journal import read_journal
@@ -40,24 +40,25 @@ def gated(hold_at: int):
 
 async def test_transcript_appears_on_screen_and_ctrl_s_saves_it(emulator, tmp_path: Path) -> None:
     app = build_app(make_run(tmp_path, url=emulator.url, speed=float("inf")))
-    async with app.run_test(size=(100, 30)) as pilot:
+    rec = Recorder()
+    async with app.run_test(message_hook=rec, size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: len(app.transcript) == 3, what="three committed turns")
         shown = screen_text(app)
         for sentence in script_texts():
             assert sentence in shown
         assert "[00:00:00]" in shown  # start times
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: app.saved_paths, what="a saved file")
-        saved = app.saved_paths[0]
+        await wait_until(pilot, lambda: rec.saved, what="a saved file")
+        saved = rec.saved[0]
         assert saved.parent == tmp_path / "saved" and saved.suffix == ".txt"
         assert [line for line in saved.read_text().splitlines() if line.strip()] == script_texts()
         assert any(str(saved) in line for line in app.events_log.lines_text)
         # another format, chosen with f
         await pilot.press("f")  # txt -> md
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: len(app.saved_paths) == 2)
-        md = app.saved_paths[1].read_text()
-        assert app.saved_paths[1].suffix == ".md" and all(s in md for s in script_texts())
+        await wait_until(pilot, lambda: len(rec.saved) == 2)
+        md = rec.saved[1].read_text()
+        assert rec.saved[1].suffix == ".md" and all(s in md for s in script_texts())
 
 
 async def test_partials_show_then_clear_on_commit(emulator, tmp_path: Path) -> None:
@@ -251,7 +252,8 @@ async def test_a_gap_is_marked_in_the_transcript_the_events_and_the_saved_file(t
 
     app = build_app(make_run(tmp_path), autostart=False)
     notes: list[tuple[str, str]] = []
-    async with app.run_test(size=(100, 30)) as pilot:
+    rec = Recorder()
+    async with app.run_test(message_hook=rec, size=(100, 30)) as pilot:
         notify = app.notify
 
         def spy(message, *args, **kwargs):
@@ -286,8 +288,8 @@ async def test_a_gap_is_marked_in_the_transcript_the_events_and_the_saved_file(t
         assert any("6.2 s not transcribed" in text and severity == "warning" for text, severity in notes)
         # ctrl+s: the saved file marks the gap at its place
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: app.saved_paths, what="a saved file")
-        saved = [line for line in app.saved_paths[0].read_text().splitlines() if line.strip()]
+        await wait_until(pilot, lambda: rec.saved, what="a saved file")
+        saved = [line for line in rec.saved[0].read_text().splitlines() if line.strip()]
         assert saved == ["A cold wind blew across the hills.", marker, "Birds sang in the tall green trees."]
         # a gap reported late (before text already shown) is drawn at its place, not at the end
         emit(ev.Gap("nova-3", start=0.0, end=0.4, reason="dropped"))
@@ -392,7 +394,8 @@ async def test_quitting_remembers_the_product_in_use(emulator, tmp_path: Path) -
 
 async def test_a_restart_is_a_new_take_set_apart_with_its_own_timeline(emulator, tmp_path: Path) -> None:
     app = build_app(make_run(tmp_path, url=emulator.url, speed=float("inf")))
-    async with app.run_test(size=(100, 40)) as pilot:
+    rec = Recorder()
+    async with app.run_test(message_hook=rec, size=(100, 40)) as pilot:
         await wait_until(pilot, lambda: len(app.transcript) == 3 and not app.streaming, what="take 1 done")
         await pilot.press("space")  # start again
         await wait_until(pilot, lambda: app.controller.take is not None and app.controller.take.number == 2
@@ -402,8 +405,8 @@ async def test_a_restart_is_a_new_take_set_apart_with_its_own_timeline(emulator,
         assert len(separator) == 1 and separator[0] == 3, shown  # after take 1's three turns
         assert shown[4].startswith("[00:00:00]")  # take 2's times start again, set apart
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: app.saved_paths, what="a saved file")
-        lines = [line for line in app.saved_paths[0].read_text().splitlines() if line.strip()]
+        await wait_until(pilot, lambda: rec.saved, what="a saved file")
+        lines = [line for line in rec.saved[0].read_text().splitlines() if line.strip()]
         assert lines == script_texts()  # take 2 only: never two timelines in one file
 
 

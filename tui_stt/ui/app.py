@@ -25,7 +25,7 @@ from tui_stt.controller import Controller
 from tui_stt.formats import FORMATS
 from tui_stt.providers.options import PRODUCTS
 from tui_stt.transcript import Transcript
-from tui_stt.ui.messages import LevelSampled, SessionEvent
+from tui_stt.ui.messages import LevelSampled, SessionEvent, TranscriptSaved
 from tui_stt.ui.widgets import EventsLog, MicLevel, PartialView, StatusLine, TranscriptView
 
 log = logging.getLogger("tui_stt.ui")
@@ -80,7 +80,6 @@ class TuiSttApp(App[int]):
         self._shown_gaps: list[Any] = []
         self.session_worker: Worker[None] | None = None
         self.session_id = 0
-        self.saved_paths: list[Any] = []
         self._level_history: list[float] = []
         self.commit_to_screen: deque[float] = deque(maxlen=10000)  # seconds, event created -> widget updated
         self.save_format = run.save_format
@@ -226,10 +225,6 @@ class TuiSttApp(App[int]):
     def journal(self) -> Any:
         take = self.controller.take
         return take.journal if take is not None else None
-
-    @property
-    def journals(self) -> list[Any]:
-        return [t.journal for t in self.controller.takes if t.journal is not None]
 
     @property
     def streaming(self) -> bool:
@@ -455,7 +450,7 @@ class TuiSttApp(App[int]):
             self.events_log.add(str(exc), "error")
             self.notify(str(exc), severity="error", timeout=10)
             return
-        self.saved_paths.append(path)
+        self.post_message(TranscriptSaved(path, take.number, len(take.transcript.turns)))
         turns, gaps = len(take.transcript.turns), take.transcript.gaps
         marked = f" (and {len(gaps)} gap{'s' if len(gaps) != 1 else ''} marked)" if gaps else ""
         self.events_log.add(f"saved take {take.number}: {turns} turns{marked} to {path}", "ok")
@@ -534,10 +529,7 @@ class TuiSttApp(App[int]):
 
     async def _quit_gracefully(self) -> None:
         try:
-            await self.stop_session()
-            if self.journal is not None:
-                with contextlib.suppress(Exception):
-                    self.journal.close()
+            await self.stop_session()  # the controller closes the take's journal when the take ends
             self._save_settings()
         finally:
             if not self._interrupted:

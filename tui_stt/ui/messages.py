@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.message import Message
 
 from tui_stt import events as ev
@@ -20,6 +22,16 @@ class LevelSampled(Message):
             self.history = message.history + self.history
             return True
         return False
+
+
+class TranscriptSaved(Message):
+    """ctrl+s wrote a take to ``path`` (tests record these with ``run_test(message_hook=...)``)."""
+
+    def __init__(self, path: Path, take: int, turns: int) -> None:
+        super().__init__()
+        self.path = path
+        self.take = take
+        self.turns = turns
 
 
 class SessionEvent(Message):

@@ -14,13 +14,14 @@ STYLES = {"error": "bold red", "warning": "yellow", "ok": "green", "info": "", "
 class EventsLog(ReflowLog):
     def __init__(self, **kwargs) -> None:
         super().__init__(max_entries=2000, **kwargs)
-        self.lines_text: list[str] = []  # plain copy, for tests and screenshots
+
+    @property
+    def lines_text(self) -> list[str]:
+        """The lines as plain text, without their time stamps (read off the entries the pane keeps)."""
+        return [line.plain.split(" ", 1)[1] if " " in line.plain else line.plain for line in self.entries]
 
     def add(self, text: str, kind: str = "info") -> None:
         stamp = time.strftime("%H:%M:%S")
         line = Text(f"{stamp} ", style="dim")
         line.append(text, style=STYLES.get(kind, ""))
-        self.lines_text.append(text)
-        if len(self.lines_text) > 2000:
-            del self.lines_text[:1000]
         self.add_line(line, scroll_end=True)
