@@ -89,6 +89,10 @@ def check_stream(rec: Recorder, *, offset: float = 0.0, partials_before_each_com
     assert partial_since_commit == 0  # nothing partial left dangling after the last commit
     for started in rec.of(ev.SpeechStarted):
         assert started.at >= offset
+    # in time order: a turn's end is said before the next speech start (the old local emitted "speech
+    # started at 4.00s" before "turn ended at 3.53s" while the earlier segment was still decoding)
+    timeline = [(e.at, type(e).__name__) for e in events if isinstance(e, (ev.SpeechStarted, ev.TurnEnded))]
+    assert [at for at, _ in timeline] == sorted(at for at, _ in timeline), timeline
     return turns
 
 

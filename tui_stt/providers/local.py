@@ -361,8 +361,10 @@ class LocalConnection(Connection):
         self._threads_wanted = int(opts["threads"])
         self._jobs: list[asyncio.Future[None]] = []
         self._commit_jobs: list[asyncio.Future[None]] = []
-        self._held_onsets: list[ev.SpeechStarted] = []  # said after the commit before them, in time order
-        self._undelivered_commits = 0  # commit jobs submitted whose results are not yet emitted
+        # an onset is said after the commits submitted before it (time order), not before their decode ends
+        self._held_onsets: list[tuple[int, ev.SpeechStarted]] = []  # (commits submitted before it, event)
+        self._commits_submitted = 0
+        self._commits_delivered = 0
         self._inflight = 0  # jobs submitted and not yet delivered (loop thread only)
         self._last_decode_s = 0.0
         self._partial_seg = -1
@@ -406,8 +408,8 @@ class LocalConnection(Connection):
         for item in self._segmenter.feed(np.frombuffer(data, dtype=np.int16)):
             if isinstance(item, Onset):
                 started = ev.SpeechStarted(self.product, at=self.t(item.at / RATE))
-                if self._undelivered_commits:
-                    self._held_onsets.append(started)  # the turn before it is still decoding: keep time order
+                if self._commits_delivered < self._commits_submitted:
+                    self._held_onsets.append((self._commits_submitted, started))  # a turn before it is decoding
                 else:
                     self.emit(started)
             else:
@@ -497,7 +499,7 @@ class LocalConnection(Connection):
             self._commit_jobs.append(future)
 
     def _submit_commit(self, seg: Segment) -> None:
-        self._undelivered_commits += 1
+        self._commits_submitted += 1
         pad = 0 if seg.ends_in_silence else int(PAD_S * RATE)
         self._submit(_Job("commit", seg.index, seg.start, seg.end, seg.covered_until, seg.trigger, seg.audio, pad))
 
@@ -531,13 +533,13 @@ class LocalConnection(Connection):
     def _deliver(self, job: _Job, text: str | None, seconds: float, error: BaseException | None,
                  cached: bool = False) -> None:
         if job.kind == "commit":
-            self._undelivered_commits -= 1
+            self._commits_delivered += 1
         try:
             self._deliver_result(job, text, seconds, error, cached)
         finally:
-            if self._undelivered_commits == 0 and self._held_onsets and not (self._aborted or self.closed):
-                held, self._held_onsets = self._held_onsets, []
-                for started in held:
+            while self._held_onsets and self._held_onsets[0][0] <= self._commits_delivered:
+                _, started = self._held_onsets.pop(0)
+                if not (self._aborted or self.closed):
                     self.emit(started)
 
     def _deliver_result(self, job: _Job, text: str | None, seconds: float, error: BaseException | None,
