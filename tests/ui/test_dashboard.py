@@ -428,3 +428,10 @@ async def test_the_transcript_keeps_following_after_a_resize(tmp_path: Path) -> 
         await wait_until(pilot, lambda: "the newest words" in screen_text(app), what="the new turn")
         await pilot.pause()
         assert app.transcript_view.is_vertical_scroll_end
+
+
+async def test_the_command_palette_offers_save_options_as_defaults(tmp_path: Path) -> None:
+    app = build_app(make_run(tmp_path), autostart=False)
+    async with app.run_test(size=(100, 30)):
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Save options as defaults" in titles

@@ -202,6 +202,9 @@ class TuiSttApp(App[int]):
             if isinstance(b, Binding) and b.action not in ("quit",):
                 yield SystemCommand(b.description, f"{b.description} ({b.key})",
                                     lambda action=b.action: self.run_action(action))
+        yield SystemCommand("Save options as defaults",
+                            "write this run's options of the current product to the settings file",
+                            self.action_save_defaults)
         for fmt in FORMATS:
             yield SystemCommand(f"Save format: {fmt}", f"save transcripts as .{fmt}",
                                 lambda fmt=fmt: self._set_format(fmt))
