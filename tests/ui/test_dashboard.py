@@ -43,6 +43,7 @@ async def test_transcript_appears_on_screen_and_ctrl_s_saves_it(emulator, tmp_pa
     rec = Recorder()
     async with app.run_test(message_hook=rec, size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: len(app.transcript) == 3, what="three committed turns")
+        assert app.mic.input_name == "speech_3.wav"  # the take says which input it streams
         shown = screen_text(app)
         for sentence in script_texts():
             assert sentence in shown
