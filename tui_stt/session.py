@@ -90,6 +90,7 @@ class SessionConfig:
     max_outage_s: float = 300.0  # while streaming: give up after this long without progress
     first_connect_s: float = 60.0  # ... or this long when no connection ever opened (a wrong URL, a dead host)
     end_attempts: int = 3  # after the end of input or a stop: reconnects without progress
+    empty_connections: int = 5  # a file gives up after this many connections that opened, then died without progress
     end_recovery_s: float = 30.0  # ... and seconds, before the rest is reported as a gap
     stop_grace_s: float = 5.0  # a graceful stop takes at most this long, then it stops hard
     keepalive_s: float = 3.0
@@ -176,6 +177,7 @@ class StreamSession:
         self._last_msg_pos = 0  # send position when the current connection last said anything
         self._last_send = time.monotonic()
         self._attempts = 0  # connection attempts since the last progress
+        self._empty = 0  # connections since the last progress that opened and then died without any
         self._progress_t = time.monotonic()
         self._end_t0: float | None = None
         self._end_attempts = 0
@@ -296,6 +298,7 @@ class StreamSession:
 
     def _progress(self) -> None:
         self._attempts = 0
+        self._empty = 0
         self._end_attempts = 0
         self._progress_t = time.monotonic()
 
@@ -470,6 +473,10 @@ class StreamSession:
             never = self.stats.connections == 0
             if quiet > self.config.max_outage_s or (never and quiet > self.config.first_connect_s):
                 return None
+            # a file cannot outrun a far end that takes each connection and drops it at the same place: after
+            # a few such connections, stop (refused handshakes, an outage, do not count: a file can wait those)
+            if not self._live and self._empty >= self.config.empty_connections:
+                return None
         if self._stop_requested:
             return 0.0  # one more try now: the stop deadline bounds it
         backoff = self.config.backoff
@@ -537,6 +544,10 @@ class StreamSession:
         if self._capture_done:
             self._loss_reason = f"recovery gave up after {attempts} attempts ({reason})"
             self._out(ev.Warning(self.product, f"gave up reconnecting after the end of input: {reason}"))
+        elif not self._live and self._empty >= self.config.empty_connections:
+            self.failure = SessionFailed(f"gave up: {self._empty} connections in a row took the audio and ended "
+                                         f"without transcribing it ({reason})")
+            self._loss_reason = self.failure.message
         else:
             self.failure = SessionFailed(f"gave up after {self.config.max_outage_s:.0f} s without progress "
                                          f"({attempts} attempts): {reason}")
@@ -556,6 +567,8 @@ class StreamSession:
     async def _retire(self, conn: Connection, *, abort: bool) -> None:
         if conn is self._conn:
             self._conn = None
+            if conn.opened and self._attempts > 0 and self._uncovered_speech() is not None:
+                self._empty += 1  # it opened and took speech, and nothing was transcribed since the last progress
         if abort:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.abort(), 3.0)
@@ -563,6 +576,7 @@ class StreamSession:
             opened_for = time.monotonic() - getattr(conn, "opened_at", time.monotonic())
             if opened_for >= HEALTHY_S:
                 self._attempts = 0
+                self._empty = 0
 
     # -- streaming ---------------------------------------------------------------------------------
     async def _stream(self, conn: Connection) -> tuple[str, str | None]:

@@ -247,3 +247,35 @@ async def test_turn_indexes_count_on_across_a_reconnect() -> None:
     indexes = [e.turn.turn_index for e in events if isinstance(e, ev.Committed)]
     assert session.stats.reconnects == 1
     assert indexes == sorted(indexes) and indexes[-1] > indexes[0]  # monotonic across the two connections
+
+
+async def test_a_file_gives_up_on_a_far_end_that_drops_every_connection_at_the_same_place() -> None:
+    """Every reconnect takes the replayed audio and dies before transcribing any of it: a file cannot get
+    past that point, so after a few such connections the session ends, says why, and reports the rest."""
+    from tests.support.dummy_product import ListSource as FileSource
+
+    server = FakeServer()
+    server.drop_after = {0: BLOCK + BLOCK // 2, **{i: BLOCK // 2 for i in range(1, 100)}}
+    got: list[ev.Event] = []
+    cfg = SessionConfig(product="nova-3", api_key="k", backoff=(0.01,), jitter=0.0)
+    session = StreamSession(cfg, FileSource(pcm_of(3.0)), got.append, connection_factory=server.factory)
+    await asyncio.wait_for(session.run(), 20)
+    assert session.failure is not None and "5 connections in a row" in session.failure.message
+    assert len(server.conns) == 1 + cfg.empty_connections
+    gaps = [e for e in got if isinstance(e, ev.Gap)]
+    assert committed_words(got) == ["b0"] and gaps and gaps[0].start == pytest.approx(0.5)
+
+
+async def test_an_outage_does_not_count_against_a_file(scripts=None) -> None:  # type: ignore[no-untyped-def]
+    """Refused handshakes (the far end is down) are not connections that took audio: a file waits them out."""
+    from tests.support.dummy_product import ListSource as FileSource
+
+    server = FakeServer()
+    server.drop_after = {0: BLOCK + BLOCK // 2}
+    server.refuse = 8  # more refusals than empty_connections
+    got: list[ev.Event] = []
+    cfg = SessionConfig(product="nova-3", api_key="k", backoff=(0.01,), jitter=0.0)
+    session = StreamSession(cfg, FileSource(pcm_of(3.0)), got.append, connection_factory=server.factory)
+    await asyncio.wait_for(session.run(), 20)
+    assert session.failure is None and not [e for e in got if isinstance(e, ev.Gap)]
+    assert committed_words(got) == [f"b{i}" for i in range(6)]
