@@ -202,6 +202,9 @@ async def test_help_lists_every_binding(tmp_path: Path) -> None:
         text = app.screen.query_one(Markdown).source
         for binding_id in ("toggle_stream", "switch_product", "edit_options", "save", "clear", "help", "quit"):
             assert binding_id in text
+        assert "| `?` |" in text and "question_mark" not in text  # keys as the footer shows them
+        assert "| `^p` |" in text  # the command palette, as the footer shows it
+        assert text.index("escape") < text.index("| key |")  # how to close is seen without scrolling
         await pilot.press("escape")
 
 

@@ -507,8 +507,12 @@ class TuiSttApp(App[int]):
         from tui_stt.ui.screens import HelpScreen
 
         keymap = self.run_config.settings.keymap or {}
-        rows = [(keymap.get(b.id or "", b.key), b.description, b.id or "") for b in self.BINDINGS
-                if isinstance(b, Binding)]
+        rows = []
+        for b in self.BINDINGS:  # keys as the footer shows them ("?", not "question_mark"), remaps included
+            if isinstance(b, Binding):
+                keys = keymap.get(b.id or "", b.key)
+                shown = ", ".join(self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(","))
+                rows.append((shown, b.description, b.id or ""))
         self.push_screen(HelpScreen(rows))
 
     async def action_quit(self) -> None:

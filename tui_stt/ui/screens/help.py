@@ -11,9 +11,12 @@ from textual.widgets import Markdown
 HELP = """\
 # tui-stt
 
+*Press escape (or q, or ?) to close.*
+
 | key | action |
 |---|---|
 {keys}
+| `^p` | command palette: every action above, the save formats, "Save options as defaults" |
 
 **Panes.** *Mic level*: the input's RMS level in dBFS with a peak-hold tick, its recent history, whether the
 voice activity detector hears speech, and a clipping warning. *Live*: the partial (not yet final) text of the
@@ -26,7 +29,6 @@ Every committed turn is also written at once to a journal file (see the events p
 turns a journal into txt, md, json, srt or vtt. Keys can be remapped in the settings file under `[keymap]`
 using the binding ids below.
 
-Press escape to close.
 """
 
 
