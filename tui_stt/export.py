@@ -16,11 +16,11 @@ import bisect
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tui_stt.events import Turn
 from tui_stt.formats import FORMATS
@@ -182,25 +182,25 @@ def load_json_full(text: str) -> tuple[list[Turn], list[GapRecord]]:
     if version > JSON_VERSION:
         raise ValueError(f"transcript version {version} was written by a newer tui-stt (this one reads "
                          f"version {JSON_VERSION})")
-    items = document.get("turns")
-    if not isinstance(items, list):
-        raise ValueError('not a tui-stt transcript: "turns" is not a list')
-    turns = []
-    for number, item in enumerate(items, 1):
-        try:
-            turns.append(turn_from_dict(item))
-        except ValueError as exc:
-            raise ValueError(f"transcript turn {number}: {exc}") from None
-    items = document.get("gaps", [])
-    if not isinstance(items, list):
-        raise ValueError('not a tui-stt transcript: "gaps" is not a list')
-    gaps = []
-    for number, item in enumerate(items, 1):
-        try:
-            gaps.append(gap_from_dict(item))
-        except ValueError as exc:
-            raise ValueError(f"transcript gap {number}: {exc}") from None
+    turns = _read_list(document.get("turns"), "turns", "turn", turn_from_dict)
+    gaps = _read_list(document.get("gaps", []), "gaps", "gap", gap_from_dict)
     return turns, gaps
+
+
+_T = TypeVar("_T")
+
+
+def _read_list(items: Any, key: str, what: str, read: Callable[[Any], _T]) -> list[_T]:
+    """The records under ``key`` of a JSON transcript; ValueError naming the record that is bad."""
+    if not isinstance(items, list):
+        raise ValueError(f'not a tui-stt transcript: "{key}" is not a list')
+    out = []
+    for number, item in enumerate(items, 1):
+        try:
+            out.append(read(item))
+        except ValueError as exc:
+            raise ValueError(f"transcript {what} {number}: {exc}") from None
+    return out
 
 
 # -- captions ----------------------------------------------------------------------------------------

@@ -28,9 +28,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from tui_stt.audio import BYTES_PER_MS
+from tui_stt.audio import BYTES_PER_SECOND, ms_to_bytes
 
-BYTES_PER_SECOND = BYTES_PER_MS * 1000
 TRIM_BLOCK = 64 * 1024  # forget audio in blocks: deleting from the front of a bytearray is a memmove
 
 
@@ -44,7 +43,7 @@ def seconds(pos: int) -> float:
 
 def to_bytes(secs: float) -> int:
     """Session seconds -> an even byte position (whole samples)."""
-    return max(0, int(round(secs * BYTES_PER_SECOND / 2))) * 2
+    return ms_to_bytes(secs * 1000)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ from tui_stt.providers.base import Connection, ConnectionConfig, ProviderError
 from tui_stt.providers.options import changed_options, validate_options
 from tui_stt.providers.registry import make_connection
 from tui_stt.redact import Redactor, redact_event
-from tui_stt.replay import BYTES_PER_SECOND, ReplayBuffer, SpeechMap, seconds, to_bytes
+from tui_stt.replay import ReplayBuffer, SpeechMap, seconds, to_bytes
 
 log = logging.getLogger("tui_stt.session")
 
@@ -274,15 +274,12 @@ class StreamSession:
     def _on_conn_event(self, event: ev.Event) -> None:
         if not isinstance(event, (ev.Closed, ev.Connecting)):
             self._last_msg_pos = self.buf.sent
-        if isinstance(event, ev.Committed):  # turn indexes count on across reconnects (one journal, one take)
-            index = self._turn_base + event.turn.turn_index
-            self._next_turn = max(self._next_turn, index + 1)
-            event = dataclasses.replace(event, turn=dataclasses.replace(event.turn, turn_index=index))
-        elif isinstance(event, ev.TurnEnded):
-            index = self._turn_base + event.turn_index
-            self._next_turn = max(self._next_turn, index + 1)
-            event = dataclasses.replace(event, turn_index=index)
-        if isinstance(event, ev.Committed):
+        if isinstance(event, ev.TurnEnded):
+            event = dataclasses.replace(event, turn_index=self._session_turn(event.turn_index))
+        elif isinstance(event, ev.Committed):
+            # turn indexes count on across reconnects (one journal, one take)
+            turn = dataclasses.replace(event.turn, turn_index=self._session_turn(event.turn.turn_index))
+            event = dataclasses.replace(event, turn=turn)
             before = self.buf.covered
             self.buf.cover(to_bytes(event.covered_until))
             if self.buf.covered > before:
@@ -295,6 +292,11 @@ class StreamSession:
                     self._out(ev.Warning(self.product, f"journal: {exc}"))
             self.buf.trim()
         self._out(event)
+
+    def _session_turn(self, conn_turn: int) -> int:
+        index = self._turn_base + conn_turn
+        self._next_turn = max(self._next_turn, index + 1)
+        return index
 
     def _progress(self) -> None:
         self._attempts = 0
@@ -341,7 +343,7 @@ class StreamSession:
                 self.speech.add(start, position, speaking)
                 self._out(ev.Level(self.product, rms_dbfs=lv.rms_dbfs, peak_dbfs=lv.peak_dbfs,
                                    is_speaking=chunk.is_speaking, vad_score=chunk.vad_score,
-                                   clipped=lv.clipped, position=position / BYTES_PER_SECOND))
+                                   clipped=lv.clipped, position=seconds(position)))
                 if data:
                     self._append(data)
                     self._wake.set()
@@ -666,7 +668,7 @@ class StreamSession:
             changes = {**live, **cold}
             self._out(ev.Configured(self.product, changes=changes, how="reconnect",
                                     detail="reconnecting with the new options"))
-            done, _why = await self._finish(conn)  # what was said so far is committed with the old options
+            await self._finish(conn)  # what was said so far is committed with the old options
             return "reconfigure", None
         if live:
             self._halt_if_aborted()

@@ -166,13 +166,10 @@ class AssemblyAIConnection(Connection):
     def _on_error(self, _client: Any, error: Any) -> None:
         code = getattr(error, "code", None)
         message = str(getattr(error, "message", None) or error)
-        tls = errors.tls_problem(error) if isinstance(error, BaseException) else None
-        if tls is None and "CERTIFICATE_VERIFY_FAILED" in message:
-            tls = message
+        tls = errors.tls_problem(error if isinstance(error, BaseException) else message)
         err: ProviderError
         if tls is not None:
-            err = errors.FatalProviderError(f"AssemblyAI: the TLS certificate of {self.url} is not trusted ({tls})",
-                                            code="tls")
+            err = errors.tls_error("AssemblyAI", self.url, tls)
         elif isinstance(code, int) and 400 <= code < 600:
             err = errors.from_http("AssemblyAI", code, message)
         else:

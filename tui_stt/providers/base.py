@@ -23,7 +23,6 @@ from tui_stt import events as ev
 
 log = logging.getLogger("tui_stt.providers")
 
-from tui_stt.audio import BYTES_PER_SECOND  # noqa: E402,F401 - re-exported for the connections
 
 
 class ProviderError(Exception):

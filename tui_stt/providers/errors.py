@@ -70,9 +70,10 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         cur = cur.__cause__ or cur.__context__
 
 
-def tls_problem(exc: BaseException) -> str | None:
-    """The certificate problem behind ``exc`` (anywhere in its cause chain), if that is what it is."""
-    for e in _chain(exc):
+def tls_problem(exc: object) -> str | None:
+    """The certificate problem behind ``exc`` (anywhere in its cause chain; for an SDK error object that is
+    not an exception, its text), if that is what it is."""
+    for e in _chain(exc) if isinstance(exc, BaseException) else (exc,):
         if isinstance(e, ssl.SSLCertVerificationError):
             return getattr(e, "verify_message", None) or str(e)
         text = str(e)
@@ -84,15 +85,18 @@ def tls_problem(exc: BaseException) -> str | None:
 def http_status(exc: BaseException) -> int | None:
     """The HTTP status of a refused WebSocket handshake, from any websockets/SDK exception in the chain."""
     for e in _chain(exc):
-        for attr in ("status_code", "code"):
-            value = getattr(e, attr, None)
-            if isinstance(value, int) and 100 <= value < 600 and attr == "status_code":
-                return value
+        value = getattr(e, "status_code", None)
+        if isinstance(value, int) and 100 <= value < 600:
+            return value
         response = getattr(e, "response", None)
         status = getattr(response, "status_code", None)
         if isinstance(status, int):
             return status
     return None
+
+
+def tls_error(service: str, url: str, problem: str) -> ProviderError:
+    return FatalProviderError(f"{service}: the TLS certificate of {url} is not trusted ({problem})", code="tls")
 
 
 def from_exception(service: str, url: str, exc: BaseException) -> ProviderError:
@@ -101,7 +105,7 @@ def from_exception(service: str, url: str, exc: BaseException) -> ProviderError:
         return exc
     tls = tls_problem(exc)
     if tls is not None:
-        return FatalProviderError(f"{service}: the TLS certificate of {url} is not trusted ({tls})", code="tls")
+        return tls_error(service, url, tls)
     status = http_status(exc)
     if status is not None:
         return from_http(service, status)
