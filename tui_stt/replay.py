@@ -54,10 +54,17 @@ class Rewind:
 
 
 class ReplayBuffer:
-    def __init__(self, capacity: int) -> None:
+    """Audio held for replay. ``capacity`` bounds what is held; ``slack`` is extra room for audio not yet
+    sent, so a connection that opens on a full buffer (after an outage longer than it) can catch up
+    instead of having its first unsent bytes dropped under it. At most ``capacity + slack`` is held."""
+
+    def __init__(self, capacity: int, slack: int = 0) -> None:
         if capacity <= 0:
             raise ValueError("capacity must be positive")
+        if slack < 0:
+            raise ValueError("slack must not be negative")
         self.capacity = capacity - capacity % 2
+        self.slack = slack - slack % 2
         self._data = bytearray()
         self.start = 0
         self.sent = 0
@@ -91,16 +98,25 @@ class ReplayBuffer:
             raise InvariantError(f"appended {len(data)} bytes: not whole samples")
         self._data += data
 
-    def drop_overflow(self) -> int:
+    def drop_overflow(self, *, sending: bool = False) -> int:
         """Keep at most ``capacity`` bytes by dropping the oldest. Returns how many *unsent* bytes went.
 
-        Unsent bytes dropped mean the current connection's stream has a hole: the session must not go on
-        sending on it (it reconnects, and ``rewind`` reports what no text covered as a gap).
+        Sent bytes go first and freely (they are only replay insurance). While a connection is ``sending``,
+        unsent bytes are dropped only when more than ``capacity + slack`` is unsent, and then down to
+        ``capacity`` (with no connection, the buffer stays at ``capacity``, so the slack is there for the
+        next connection to catch up in). Unsent bytes dropped
+        mean the current connection's stream has a hole: the session must not go on sending on it (it
+        reconnects, and ``rewind`` reports what no text covered as a gap).
         """
         excess = len(self._data) - self.capacity
         if excess <= 0:
             return 0
         excess -= excess % 2
+        sent_held = self.sent - self.start
+        if sending and excess > sent_held and self.unsent <= self.capacity + self.slack:
+            excess = sent_held  # the rest is unsent and within the slack: the sender may still catch up
+            if excess <= 0:
+                return 0
         new_start = self.start + excess
         del self._data[:excess]
         self.start = new_start

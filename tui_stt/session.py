@@ -151,7 +151,9 @@ class StreamSession:
         hi = min(MAX_BATCH_MS, spec.max_chunk_ms if spec else MAX_BATCH_MS)
         self._batch_bytes = ms_to_bytes(min(max(config.batch_ms, lo), hi))
         self._min_tail = ms_to_bytes(max(MIN_TAIL_MS, lo))
-        self.buf = ReplayBuffer(to_bytes(config.max_buffer_s))
+        # a quarter of the buffer again for unsent audio: room for a connection that opens on a full buffer
+        # (an outage longer than it) to catch up before any of its stream has to be dropped
+        self.buf = ReplayBuffer(to_bytes(config.max_buffer_s), slack=to_bytes(config.max_buffer_s / 4))
         holdoff = VAD_HOLDOFF_S if bool(getattr(source, "vad", False)) else 0.0
         self.speech = SpeechMap(margin=to_bytes(SPEECH_MARGIN_S), holdoff=to_bytes(holdoff))
         self.state: State | None = None
@@ -373,7 +375,7 @@ class StreamSession:
         self._batch_done.append((self.buf.end, time.monotonic()))
         if not self._live:
             return
-        skipped = self.buf.drop_overflow()
+        skipped = self.buf.drop_overflow(sending=self._conn is not None)
         if self.buf.start > self.buf.covered and not self._overflow_warned:
             self._overflow_warned = True
             self._out(ev.Warning(self.product, f"the provider has not kept up for {self.config.max_buffer_s:.0f} s: "
@@ -456,6 +458,13 @@ class StreamSession:
                 conn = await self._connect(why)
             elif kind == "reconfigure":
                 conn = await self._connect(None)
+            elif kind == "behind":
+                # the far end answered but could not take the audio as fast as it came: a new connection
+                # starts after the hole at once (the outage backoff would only widen the hole); progress
+                # still bounds how long this may go on
+                await self._retire(conn, abort=True)
+                self._attempts = 0
+                conn = await self._connect(detail)
             else:
                 await self._retire(conn, abort=True)
                 conn = await self._connect(detail)
@@ -582,8 +591,8 @@ class StreamSession:
 
     # -- streaming ---------------------------------------------------------------------------------
     async def _stream(self, conn: Connection) -> tuple[str, str | None]:
-        """Send until the input is over ("finish"), the connection is lost ("lost"), or a new one is
-        needed for options ("reconfigure")."""
+        """Send until the input is over ("finish"), the connection is lost ("lost") or fell behind a live
+        input ("behind"), or a new one is needed for options ("reconfigure")."""
         self._set_state(State.STREAMING)
         tail = self._min_tail
         while True:
@@ -595,7 +604,7 @@ class StreamSession:
                 info = conn.close_info
                 return "lost", info.error.message if info.error else f"the server closed the connection ({info.code})"
             if self._discontinuity:
-                return "lost", "the connection fell behind the live input and audio had to be dropped"
+                return "behind", "the connection fell behind the live input and audio had to be dropped"
             if self._capture_done and 0 < self.buf.unsent < tail and self.buf.unsent < self._batch_bytes:
                 # a last remainder shorter than the product takes (under 50 ms): not sent, counted
                 self.stats.dropped_tail_bytes += self.buf.unsent

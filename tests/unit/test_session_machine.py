@@ -151,6 +151,7 @@ class ConnPlan:
     send_block_at: int | None = None  # the n-th send never returns (a far end that stops reading)
     finish: str = "ok"  # ok | hang (never returns) | refuse_flush (flush_refused, close 4400, no commit)
     silent: bool = False  # takes audio, commits nothing, never answers finish
+    first_send_delay: float = 0.0  # the first send takes this long (a far end slow to take the first audio)
 
     def __str__(self) -> str:
         if self.open != "ok":
@@ -166,6 +167,8 @@ class ConnPlan:
             parts.append(f"finish:{self.finish}")
         if self.silent:
             parts.append("silent")
+        if self.first_send_delay:
+            parts.append(f"slow-first-send:{self.first_send_delay}")
         return "+".join(parts) or "clean"
 
 
@@ -260,6 +263,8 @@ class FakeConn(Connection):
         if not self.offset_set:
             self._violation("audio before set_offset")
         self.sends += 1
+        if self.sends == 1 and self.p.first_send_delay:
+            await asyncio.sleep(self.p.first_send_delay)
         if self.p.send_error_at == self.sends:
             raise ProviderError("send failed (broken pipe)")
         if self.p.send_block_at == self.sends:
@@ -440,6 +445,15 @@ async def drive(server: FakeServer, config: SessionConfig, bound: float,
     if side_error is not None:
         raise side_error  # an assertion in the control task
     return Outcome(session, server, events, elapsed, hung, dog)
+
+
+async def until(cond: Callable[[], bool], timeout: float, what: str = "") -> None:
+    """Poll until ``cond()`` holds."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.002)
 
 
 async def wait_state(session: StreamSession, state: State, *, captured: int = 0, timeout: float = 5.0) -> float:
@@ -927,6 +941,34 @@ async def test_an_outage_longer_than_max_outage_gives_up_and_reports_the_speech(
     assert [c.turn.text for c in out.of(ev.Committed)] == ["b0", "b1"]
     if not live:
         assert s.stats.lost_bytes == 0  # a file waits: nothing is dropped, it is all reported at the end
+
+
+async def test_an_outage_longer_than_the_buffer_is_one_gap_even_when_the_new_connection_starts_slowly() -> None:
+    """A live input, an outage longer than the buffer: the connection that comes back opens on a full buffer
+    and takes its first piece slowly (20 ms, two capture chunks at this pace). Those chunks must not push
+    the new connection's first unsent bytes out of the buffer (a second hole, a second reconnect, a second
+    gap: what CI once hit with the emulator). One gap, one reconnect, everything else committed once."""
+    source, blocks = long_live_source(pace=0.01)
+    plans = [ConnPlan(drop_after=BPS)] + [ConnPlan(open="refuse")] * 12 + [ConnPlan(first_send_delay=0.02)]
+    server = FakeServer(source, plans)
+    config = make_config(max_buffer_s=1.0, backoff=(0.02,), jitter=0.0)
+    stop_at: list[float] = []
+
+    async def control(s: StreamSession) -> None:
+        await until(lambda: len(server.connections) >= 2 and len(server.connections[-1].rx) >= 3 * BPS, 10.0,
+                    "3 s of audio on a connection after the outage")
+        stop_at.append(s.captured_seconds)
+        s.stop()
+
+    out = await drive(server, config, 15.0, control)
+    assert not out.hung and not out.watchdog.spun
+    assert not server.errors, server.errors
+    gaps = out.of(ev.Gap)
+    assert len(gaps) == 1, [(g.start, g.end, g.reason) for g in gaps]
+    assert gaps[0].seconds >= 12 * 0.02 * 10 - 1.0 - 0.5  # ~12 refused attempts x 20 ms at 10x, less the buffer
+    assert len(server.connections) == 2, [str(server.plan(i)) for i in range(len(server.attempts))]
+    assert out.session.stats.lost_bytes == 0 or out.session.buf.covered >= out.session.buf.start
+    speech_gap_check(out, blocks[: int(stop_at[0] * 2)], allowance=0.3)
 
 
 async def test_abort_is_not_lost_when_it_lands_as_a_send_completes() -> None:
