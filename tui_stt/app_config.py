@@ -12,6 +12,7 @@ import logging.handlers
 import math
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,18 @@ def _expand(path: Path | str) -> Path:
 
 
 def check_input_path(path: Path) -> Path:
-    """``--input``: an existing file (not a folder); raises ConfigProblem naming the path."""
+    """``--input``: an existing file, or a take folder with its audio; raises ConfigProblem naming the path."""
+    from tui_stt.takes import TakeError, is_take_dir, take_audio
+
+    if is_take_dir(path):
+        try:
+            take_audio(path)
+        except TakeError as exc:
+            raise ConfigProblem(f"--input {shown_path(path)}: {exc}") from None
+        return path
     problem = _path_problem(path, want_dir=False, missing_ok=False)
+    if problem and problem.startswith("is a directory"):
+        problem += " or a take folder (no take.json in it)"
     if problem:
         raise ConfigProblem(f"--input {shown_path(path)}: {problem}")
     return path
@@ -116,6 +127,9 @@ class RunConfig:
     log_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     cli_options: dict[str, Any] = field(default_factory=dict)
+    record: bool = True  # keep each take's audio (--no-record: journal, wire log and summary only)
+    takes_root: Path | None = None  # None: tui_stt.takes.takes_dir()
+    preset: str | None = None  # -p/--preset: applied over the settings (every product that has it), under -o
 
     def service_urls(self) -> dict[str, str | None]:
         """Endpoint override per catalog service (the two built-in fields fill in what ``urls`` lacks)."""
@@ -229,6 +243,50 @@ def parse_option_args(product: str, items: list[str]) -> dict[str, Any]:
     return raw
 
 
+def run_options(product: str, settings: Any, preset: str | None,
+                cli_options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every product's options for a run: the settings, then ``preset`` (on every product that has it; the
+    chosen ``product`` must), then ``cli_options`` (``-o``, the chosen product's), which win.
+
+    Raises ConfigProblem (one line) for a preset ``product`` does not have, or a bad value.
+    """
+    from tui_stt.presets import PresetError, preset_names, preset_options
+
+    user = getattr(settings, "presets", None)
+    options: dict[str, dict[str, Any]] = {}
+    for name in PRODUCTS:
+        options[name] = settings.product_options(name)
+        if preset is not None and name != product and preset in preset_names(name, user):
+            try:
+                options[name] = {**options[name], **preset_options(name, preset, user)}
+            except PresetError:
+                pass  # a broken user preset of another product: that product keeps its settings
+    chosen: dict[str, Any] = {}
+    if preset is not None:
+        try:
+            chosen = preset_options(product, preset, user)
+        except PresetError as exc:
+            raise ConfigProblem(f"-p/--preset: {exc}") from None
+    try:
+        options[product] = validate_options(product, {**options[product], **chosen, **cli_options})
+    except OptionError as exc:
+        raise ConfigProblem(str(exc)) from None
+    return options
+
+
+def show_code_config(args: argparse.Namespace) -> tuple[str, dict[str, Any], list[str]]:
+    """``--show-code``: the product and its options as a run would choose them (no logging, no checks of
+    inputs or URLs), and the settings file's warnings. Raises ConfigProblem like ``build_run_config``."""
+    from tui_stt.secrets import load_secrets
+    from tui_stt.settings import load_settings
+
+    settings = load_settings(args.config)
+    product = args.product or default_product(settings, load_secrets())
+    cli_options = parse_option_args(product, list(args.option or []))
+    options = run_options(product, settings, getattr(args, "preset", None), cli_options)
+    return product, options[product], list(settings.warnings)
+
+
 def build_run_config(args: argparse.Namespace) -> RunConfig:
     from tui_stt.secrets import load_secrets
     from tui_stt.settings import load_settings
@@ -238,13 +296,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     log_path = setup_logging(secrets.values())
     product = args.product or default_product(settings, secrets)
     cli_options = parse_option_args(product, list(args.option or []))
-    options: dict[str, dict[str, Any]] = {}
-    for name in PRODUCTS:
-        options[name] = settings.product_options(name)
-    try:
-        options[product] = validate_options(product, {**options[product], **cli_options})
-    except OptionError as exc:
-        raise ConfigProblem(str(exc)) from None
+    preset = getattr(args, "preset", None)
+    options = run_options(product, settings, preset, cli_options)
     if args.input is not None:
         check_input_path(args.input)
     from tui_stt import catalog
@@ -284,6 +337,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         log_path=log_path,
         warnings=list(settings.warnings),
         cli_options=cli_options,
+        record=not getattr(args, "no_record", False),
+        preset=preset,
     )
 
 
@@ -310,7 +365,25 @@ def make_source(run: RunConfig, *, allow_sample: bool = False) -> tuple[Any, str
     from tui_stt.audio.sources import AudioInputError, FileSource, MicSource, list_input_devices
 
     if run.input_path is not None:
-        return FileSource(run.input_path, speed=None if math.isinf(run.speed) else run.speed, vad=run.vad), None
+        from tui_stt.takes import TakeError, is_take_dir, take_audio
+
+        path = run.input_path
+        if is_take_dir(path):  # a take folder: its recorded audio
+            try:
+                path = take_audio(path)
+            except TakeError as exc:
+                raise AudioInputError(str(exc)) from None
+        speed = None if math.isinf(run.speed) else run.speed
+        if path is not run.input_path:
+            take_name = f"take {run.input_path.name}"
+
+            class TakeSource(FileSource):
+                @property
+                def name(self) -> str:
+                    return take_name
+
+            return TakeSource(path, speed=speed, vad=run.vad), None
+        return FileSource(path, speed=speed, vad=run.vad), None
     try:
         devices = list_input_devices(run.log_path)
     except AudioInputError:

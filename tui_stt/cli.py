@@ -26,6 +26,14 @@ EPILOG = """\
 subcommands:
   tui-stt export JOURNAL --format {txt,md,json,srt,vtt} [--output PATH]
                         turn a session journal (JSONL, written as you talk) into a transcript file
+  tui-stt takes [--json]
+                        list the recorded takes (date, product, duration, turns, latency p50)
+  tui-stt compare --products nova-3,flux,u3-rt-pro [--lane 'nova-3 endpointing=1000'] [--input FILE|TAKE]
+                        the same audio through up to 4 lanes at once; per-lane turns, latency, differences
+
+takes: every run is a take folder in the data dir (takes/<date>-<product>/: audio.wav, journal.jsonl,
+events.jsonl with every server message, take.json with the latency summary). --input TAKE_FOLDER replays
+a take's audio through any product and options; --no-record keeps everything but the audio.
 
 environment (or .env in the current directory, then in the config directory):
   DEEPGRAM_API_KEY      key for nova-3 and flux
@@ -37,6 +45,9 @@ environment (or .env in the current directory, then in the config directory):
 examples:
   tui-stt                                  dashboard; the microphone, or the built-in sample without one
   tui-stt --product flux --input talk.wav  replay a recording at real speed to Deepgram Flux
+  tui-stt --product u3-rt-pro -p patient   AssemblyAI, waiting through long pauses before ending a turn
+  tui-stt --show-code --product flux -p snappy > flux_mic.py
+                                           the same connection as a standalone Python program
   tui-stt --headless --product nova-3 --input talk.wav --format jsonl > talk.jsonl
   python -m tui_stt.emulators --port 8765 & tui-stt --deepgram-url ws://127.0.0.1:8765
 
@@ -114,9 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--option", metavar="NAME=VALUE", action="append", default=[],
                    help="set a connect option of the product for this run, e.g. -o endpointing=500 "
                         "(repeatable; see the options editor for names and ranges)")
+    p.add_argument("-p", "--preset", metavar="NAME",
+                   help="turn-taking preset for this run: snappy, balanced, patient (the same on every "
+                        "product), or one of yours from the settings file ([presets.NAME.PRODUCT]); "
+                        "-o options win over it")
+    p.add_argument("--show-code", action="store_true",
+                   help="print a Python program (decibri microphone + the product's official SDK) that "
+                        "connects with this run's product and options (--product, -p, -o, settings), and exit")
     p.add_argument("--batch-ms", metavar="MS", type=_batch_ms,
                    help="audio batch size sent to the provider, 20-1000 ms (default 100)")
     p.add_argument("--no-vad", action="store_true", help="do not run the local voice activity detector")
+    p.add_argument("--no-record", action="store_true",
+                   help="do not keep this run's audio in its take folder (the journal, raw event log and "
+                        "take.json are still written)")
     p.add_argument("--version", action="version", version=f"tui-stt {__version__}")
     return p
 
@@ -139,9 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list[:1] == ["export"]:
             return run_export(build_export_parser().parse_args(args_list[1:]))
+        if args_list[:1] == ["takes"]:
+            return run_takes(build_takes_parser().parse_args(args_list[1:]))
+        if args_list[:1] == ["compare"]:
+            return run_compare_cli(build_compare_parser().parse_args(args_list[1:]))
         args = build_parser().parse_args(args_list)
         if args.list_devices:
             return run_list_devices()
+        if args.show_code:
+            return run_show_code(args)
         from tui_stt.app_config import ConfigProblem, build_run_config
 
         try:
@@ -160,6 +187,102 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def run_show_code(args: argparse.Namespace) -> int:
+    """``--show-code``: the program on stdout, the settings file's warnings on stderr; no session."""
+    from tui_stt.app_config import ConfigProblem, show_code_config
+    from tui_stt.showcode import snippet
+
+    try:
+        product, options, warnings = show_code_config(args)
+    except ConfigProblem as exc:
+        print(f"tui-stt: {exc}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"tui-stt: {warning}", file=sys.stderr)
+    sys.stdout.write(snippet(product, options))
+    return 0
+
+
+def build_takes_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tui-stt takes",
+                                description="List the recorded takes, oldest first. Replay one with "
+                                            "tui-stt --input FOLDER (any product, any options).")
+    p.add_argument("--json", action="store_true", help="one JSON object per take")
+    p.add_argument("--dir", metavar="DIR", type=Path, help="takes folder (default: the data dir's takes/)")
+    return p
+
+
+def run_takes(args: argparse.Namespace) -> int:
+    import json
+
+    from tui_stt import paths
+    from tui_stt.takes import list_takes, takes_dir
+
+    root = args.dir or takes_dir()
+    infos = list_takes(root)
+    if args.json:
+        for t in infos:
+            print(json.dumps({"folder": str(t.folder), "product": t.product, "started_at": t.started_at,
+                              "audio_seconds": t.audio_seconds, "turns": t.turns,
+                              "eos_to_final_p50_ms": t.latency_p50_ms, "has_audio": t.has_audio,
+                              "source": t.source, "options": t.options, "first_words": t.first_words}))
+        return 0
+    if not infos:
+        print(f"tui-stt: no takes in {paths.display_path(root)}", file=sys.stderr)
+        return 0
+    print(f"{'take':<34} {'product':<10} {'length':>7} {'turns':>5} {'p50':>7}  first words")
+    for t in infos:
+        length = "-" if t.audio_seconds is None else f"{t.audio_seconds:.1f}s"
+        p50 = "-" if t.latency_p50_ms is None else f"{t.latency_p50_ms:.0f}ms"
+        audio = "" if t.has_audio else " (no audio)"
+        print(f"{t.name:<34} {t.product:<10} {length:>7} {t.turns if t.turns is not None else '-':>5} "
+              f"{p50:>7}  {t.first_words[:40]}{audio}")
+    print(f"\n{paths.display_path(root)}  (replay: tui-stt --input {paths.display_path(root)}/NAME)")
+    return 0
+
+
+def build_compare_parser() -> argparse.ArgumentParser:
+    p = build_parser()
+    p.prog = "tui-stt compare"
+    p.description = ("Run the same audio through up to 4 lanes at once (one capture, one connection per lane) "
+                     "and print, per lane: turns, words, first-text and end-of-speech -> final latency "
+                     "(p50/p95), gaps and the word difference to lane 1 (or the WER against --reference). "
+                     "Turns print as they arrive, prefixed with their lane.")
+    p.epilog = ("examples:\n  tui-stt compare --products nova-3,flux,u3-rt-pro --input talk.wav\n"
+                "  tui-stt compare --lane 'nova-3 endpointing=300' --lane 'nova-3 endpointing=1000' "
+                "--input TAKE_FOLDER\n")
+    p.add_argument("--products", metavar="A,B,...", help="one lane per product, with its current options")
+    p.add_argument("--lane", metavar="'PRODUCT NAME=VALUE ...'", action="append", default=[],
+                   help="one lane: a product and options of its own (repeatable)")
+    p.add_argument("--reference", metavar="FILE", type=Path, help="reference text: report each lane's WER")
+    p.add_argument("--json", metavar="PATH", type=Path, help="also write the summary here (it is always "
+                                                              "written as compare.json in the compare folder)")
+    return p
+
+
+def run_compare_cli(args: argparse.Namespace) -> int:
+    from tui_stt.app_config import ConfigProblem, build_run_config
+    from tui_stt.compare import CompareError, parse_lanes
+
+    try:
+        lanes = parse_lanes(args.products, args.lane)
+        reference = None
+        if args.reference is not None:
+            try:
+                reference = args.reference.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CompareError(f"--reference {args.reference}: cannot read it ({exc})") from None
+        args.product = lanes[0].product
+        args.headless = True
+        run = build_run_config(args)
+    except (CompareError, ConfigProblem) as exc:
+        print(f"tui-stt compare: {exc}", file=sys.stderr)
+        return 2
+    from tui_stt.headless import run_compare_headless
+
+    return run_compare_headless(run, lanes, reference=reference, json_path=args.json)
 
 
 def run_list_devices() -> int:

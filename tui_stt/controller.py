@@ -36,6 +36,14 @@ from tui_stt.transcript import Transcript
 
 log = logging.getLogger("tui_stt.controller")
 
+# session events worth a line in the take's raw log next to the wire messages (connection life, options)
+LOGGED_EVENTS = (ev.Connecting, ev.Opened, ev.Closed, ev.Error, ev.Warning, ev.Reconnecting, ev.Configured,
+                 ev.Gap, ev.Ended)
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
 
 class State(str, enum.Enum):
     IDLE = "idle"
@@ -68,6 +76,23 @@ class Take:
     failure: str | None = None
     gap_seconds: float = 0.0
     ended: bool = False
+    recorder: Any = None  # tui_stt.takes.TakeRecorder: the take's folder
+    meter: Any = None  # tui_stt.latency.LatencyMeter
+    figures: list[Any] = field(default_factory=list)  # tui_stt.latency.TurnFigures, one per finished turn
+    input_name: str = ""
+    audio_seconds: float = 0.0
+    quick_ms: dict[int, float] = field(default_factory=dict)  # seq -> commit after its end's audio (ms)
+
+    @property
+    def folder(self) -> Path | None:
+        return self.recorder.folder if self.recorder is not None else None
+
+    def latency_summary(self) -> dict[str, Any]:
+        from tui_stt.takes import summary_stats
+
+        first = [f.first_partial_ms for f in self.figures if f.first_partial_ms is not None]
+        eos = [f.eos_to_final_ms for f in self.figures if f.eos_to_final_ms is not None]
+        return {"first_partial_ms": summary_stats(first), "eos_to_final_ms": summary_stats(eos)}
 
     @property
     def label(self) -> str:
@@ -87,6 +112,7 @@ class Controller:
         self._task: asyncio.Task[Take | None] | None = None
         self._levels: deque[tuple[float, float]] = deque(maxlen=1200)  # (audio position, monotonic) this take
         self._last_settings_problem: str | None = None
+        self.take_extra: dict[str, Any] = {}  # more fields for each take.json (a compare lane's label)
 
     # -- what the front ends read ------------------------------------------------------------------
     @property
@@ -141,24 +167,43 @@ class Controller:
 
     def new_take(self, options: Mapping[str, Any] | None = None, *, journal: bool = True,
                  input_name: str = "") -> Take:
-        """Open the next take of the current product: its transcript, its journal (unless ``journal`` is
-        False) and a clean timeline; says so with ``TakeStarted``. ``run_take`` does this; a replay of recorded
-        events (or a test) can open one and feed it with ``on_session_event``."""
+        """Open the next take of the current product: its folder (audio, journal, wire log, summary; none
+        of it when ``journal`` is False), its transcript and a clean timeline; says so with ``TakeStarted``.
+        ``run_take`` does this; a replay of recorded events (or a test) can open one and feed it with
+        ``on_session_event``."""
+        from tui_stt.latency import LatencyMeter
+
         product = self.product
         opts = dict(options if options is not None else self.options)
-        take = Take(len(self.takes) + 1, product, opts, datetime.now().astimezone())
+        take = Take(len(self.takes) + 1, product, opts, datetime.now().astimezone(), input_name=input_name)
         self.takes.append(take)
         self._levels.clear()
+        take.meter = LatencyMeter(lambda fig: self._turn_figures(take, fig), vad=self.run.vad)
+        if journal:
+            take.recorder = self._open_recorder(take)
         take.journal = self._open_journal(take) if journal else None
         self.emit(ev.TakeStarted(product, number=take.number, started_at=take.started_at.isoformat(timespec="seconds"),
                                  journal=str(take.journal.path) if take.journal is not None else None,
-                                 options=opts, input_name=input_name))
+                                 options=opts, input_name=input_name,
+                                 folder=str(take.folder) if take.folder is not None else None))
         return take
 
     def on_session_event(self, take: Take, event: ev.Event) -> None:
         """One event of ``take``'s session: kept (transcript, gaps, latency, state), then passed on."""
+        if isinstance(event, ev.Wire):
+            if take.recorder is not None:
+                take.recorder.wire({"t": round(event.wall, 3), "dir": event.direction, "type": event.kind,
+                                    "pos": event.position, "msg": event.payload})
+            return  # the raw log only: front ends show the normalized events
+        if take.recorder is not None and isinstance(event, LOGGED_EVENTS):
+            take.recorder.wire({"t": round(event.wall, 3), "dir": "event", "type": type(event).__name__,
+                                "msg": ev.describe(event)})
         if isinstance(event, ev.Level):
             self._levels.append((event.position, event.mono))
+            take.audio_seconds = event.position
+            take.meter.on_event(event)
+        elif isinstance(event, ev.Partial):
+            take.meter.on_event(event)
         elif isinstance(event, ev.StateChanged):
             state = SESSION_STATES.get(event.state)
             if state is State.STREAMING and take.session is not None and take.session.paused:
@@ -173,13 +218,25 @@ class Controller:
             latency = self._latency_ms(event)
             if latency is not None:
                 take.latencies_ms.append(latency)
-                self.emit(ev.TurnLatency(event.product, seq=turn.seq, ms=latency))
+                take.quick_ms[turn.seq] = latency
+                self.emit(ev.TurnLatency(event.product, seq=turn.seq, ms=latency, trigger=turn.trigger))
+            take.meter.on_event(event)
             return
         elif isinstance(event, ev.Gap):
             take.transcript.add_gap(event)
         elif isinstance(event, ev.Ended):
             take.gap_seconds = event.gap_seconds
+            take.meter.finish()
         self.emit(event)
+
+    def _turn_figures(self, take: Take, fig: Any) -> None:
+        """The latency meter finished a turn: kept in the take, sent to the front ends."""
+        take.figures.append(fig)
+        quick = take.quick_ms.get(fig.seq)
+        self.emit(ev.TurnLatency(take.product, seq=fig.seq, ms=quick if quick is not None else
+                                 (fig.eos_to_final_ms or 0.0), first_partial_ms=fig.first_partial_ms,
+                                 eos_ms=fig.eos_to_final_ms, trigger=fig.trigger, final=True))
+
 
     def _latency_ms(self, e: ev.Committed) -> float | None:
         """Commit received -> when the audio at the turn's end was captured (this take's clock)."""
@@ -226,7 +283,11 @@ class Controller:
             self.notice(note, "warning")
         take = self.new_take(config.options, input_name=getattr(source, "name", ""))
         self.remember_product()
+        if take.recorder is not None:
+            await asyncio.to_thread(self._prune, take.recorder.folder)
         kwargs: dict[str, Any] = {"journal": take.journal}
+        if take.recorder is not None and take.recorder.wav is not None:
+            kwargs["on_audio"] = take.recorder.audio
         if self.connection_factory is not None:
             kwargs["connection_factory"] = self.connection_factory
         session = StreamSession(config, source, lambda e: self.on_session_event(take, e), **kwargs)
@@ -241,13 +302,52 @@ class Controller:
             if take.journal is not None:
                 with contextlib.suppress(Exception):
                     take.journal.close()
+            self.close_take(take)
             self.set_state(State.ERROR if take.failure else State.ENDED, take.failure or "")
         return take
+
+    def close_take(self, take: Take) -> None:
+        """Write the take's summary (take.json) and close its files."""
+        if take.recorder is None:
+            return
+        turns = take.transcript.turns
+        with contextlib.suppress(Exception):
+            take.recorder.close(turns=len(turns), words=sum(len(t.text.split()) for t in turns),
+                                audio_seconds_captured=round(take.audio_seconds, 3),
+                                gap_seconds=round(take.gap_seconds, 3), failure=take.failure,
+                                latency=take.latency_summary(),
+                                per_turn=[{"seq": f.seq, "end": round(f.turn_end, 3), "trigger": f.trigger,
+                                           "first_partial_ms": _r(f.first_partial_ms),
+                                           "eos_to_final_ms": _r(f.eos_to_final_ms)} for f in take.figures])
+
+    def _open_recorder(self, take: Take) -> Any:
+        from tui_stt.takes import TakeError, TakeRecorder
+
+        try:
+            return TakeRecorder.start(take.product, take.options, source=take.input_name,
+                                      warn=lambda text: self.notice(text, "warning"),
+                                      record_audio=self.run.record, root=self.run.takes_root,
+                                      extra=self.take_extra)
+        except (TakeError, OSError) as exc:
+            self.notice(f"cannot create the take folder ({exc}); this take is not kept on disk", "warning")
+            return None
+
+    def _prune(self, keep_folder: Path) -> None:
+        from tui_stt.takes import DEFAULT_KEEP, DEFAULT_MAX_MB, prune_audio
+
+        settings = self.run.settings
+        try:
+            prune_audio(self.run.takes_root, keep=int(getattr(settings, "takes_keep", DEFAULT_KEEP)),
+                        max_mb=float(getattr(settings, "takes_max_mb", DEFAULT_MAX_MB)), protect=[keep_folder])
+        except Exception:  # noqa: BLE001 - retention never stops a take
+            log.warning("pruning old takes failed", exc_info=True)
 
     def _open_journal(self, take: Take) -> Any:
         try:
             from tui_stt.journal import Journal
 
+            if take.recorder is not None:
+                return Journal.create(take.product, take.options, take.recorder.folder, name="journal")
             return Journal.create(take.product, take.options)
         except Exception as exc:  # noqa: BLE001 - transcription goes on without a journal
             self.notice(f"cannot write the journal ({exc}); this take is kept in memory only", "warning")

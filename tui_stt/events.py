@@ -181,6 +181,7 @@ class TakeStarted(Event):
     journal: str | None = None  # path of its journal, if one could be written
     options: dict[str, Any] = field(default_factory=dict)
     input_name: str = ""  # what the mic pane shows as the input (device or file name)
+    folder: str | None = None  # the take's folder (audio, journal, raw events, summary), if kept on disk
 
 
 @dataclass(frozen=True)
@@ -193,10 +194,27 @@ class Notice(Event):
 
 @dataclass(frozen=True)
 class TurnLatency(Event):
-    """How long after the audio at the end of a committed turn was captured the turn arrived."""
+    """Latency of a committed turn (``tui_stt.latency``): ``ms`` how long after the audio at the turn's end
+    was captured the turn arrived; ``first_partial_ms`` speech onset -> first text; ``eos_ms`` end of
+    speech -> the final (None where it cannot be measured)."""
 
     seq: int  # the turn's position in its take
     ms: float
+    first_partial_ms: float | None = None
+    eos_ms: float | None = None
+    trigger: str | None = None
+    final: bool = False  # the full figures (sent once the speech end is known); else the quick ``ms`` only
+
+
+@dataclass(frozen=True)
+class Wire(Event):
+    """One raw message on the wire: received from the far end ("recv") or a control message sent ("send").
+    Audio frames are not logged. Kept in the take's ``events.jsonl``; front ends do not show it."""
+
+    direction: str
+    kind: str
+    payload: str  # the message as JSON text (redacted like every event)
+    position: float = 0.0  # session audio seconds sent on this connection when it happened
 
 
 @dataclass(frozen=True)
@@ -211,7 +229,7 @@ class Ended(Event):
 
 AnyEvent = Union[
     Connecting, Opened, SpeechStarted, Partial, Committed, TurnEnded, Configured, Warning, Error,
-    Reconnecting, Closed, Level, Gap, StateChanged, RunState, TakeStarted, Notice, TurnLatency, Ended,
+    Reconnecting, Closed, Level, Gap, StateChanged, RunState, TakeStarted, Notice, TurnLatency, Wire, Ended,
 ]
 Emit = Callable[[Event], None]
 
@@ -254,8 +272,17 @@ def describe(event: Event) -> str:
             return f"take {number} started {started}" + (f"; journal: {journal}" if journal else "")
         case Notice(text=text):
             return text
-        case TurnLatency(seq=seq, ms=ms):
+        case TurnLatency(seq=seq, ms=ms, first_partial_ms=fp, eos_ms=eos):
+            if eos is not None or fp is not None:
+                parts = []
+                if fp is not None:
+                    parts.append(f"first text {fp:.0f} ms after speech began")
+                if eos is not None:
+                    parts.append(f"final {eos:.0f} ms after speech ended")
+                return f"turn {seq}: " + ", ".join(parts)
             return f"turn {seq}: {ms:.0f} ms after its audio"
+        case Wire(direction=direction, kind=kind):
+            return f"{direction} {kind}"
         case Ended(reason=reason, audio_seconds=secs, gap_seconds=gap):
             lost = f"; {gap:.1f}s not transcribed" if gap > 0 else ""
             return f"session ended: {reason} ({secs:.1f}s of audio{lost})"

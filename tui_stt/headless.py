@@ -42,17 +42,23 @@ def turn_record(turn: ev.Turn) -> dict[str, Any]:
 
 
 class Printer:
-    def __init__(self, fmt: str, out: TextIO, err: TextIO) -> None:
+    """Events -> stdout/stderr. With ``lane`` (a compare), every line says which lane it is from."""
+
+    def __init__(self, fmt: str, out: TextIO, err: TextIO, *, lane: int | None = None, label: str = "") -> None:
         self.fmt = fmt
         self.out = out
         self.err = err
-        self.live = fmt == "text" and _isatty(err)
+        self.lane = lane
+        self.label = label
+        self.live = fmt == "text" and _isatty(err) and lane is None
         self._partial_shown = False
         self.out_broken = False
+        self._tag = f"[{lane} {label}] " if lane is not None else ""
+        self._fields: dict[str, Any] = {"lane": lane, "label": label} if lane is not None else {}
 
     def info(self, text: str) -> None:
         self._clear_partial()
-        print(f"tui-stt: {text}", file=self.err, flush=True)
+        print(f"tui-stt: {self._tag}{text}", file=self.err, flush=True)
 
     def _clear_partial(self) -> None:
         if self._partial_shown:
@@ -74,15 +80,22 @@ class Printer:
         if isinstance(event, ev.Committed):
             self._clear_partial()
             if self.fmt == "jsonl":
-                self._line(json.dumps(turn_record(event.turn), ensure_ascii=False))
+                self._line(json.dumps({**turn_record(event.turn), **self._fields}, ensure_ascii=False))
             else:
-                self._line(event.turn.text)
+                self._line(self._tag + event.turn.text)
+            return
+        if isinstance(event, ev.TurnLatency):
+            if event.final and self.fmt == "jsonl":
+                self._line(json.dumps({"type": "latency", "seq": event.seq, "product": event.product,
+                                       "first_partial_ms": _ms(event.first_partial_ms),
+                                       "eos_to_final_ms": _ms(event.eos_ms), "trigger": event.trigger,
+                                       **self._fields}, ensure_ascii=False))
             return
         if isinstance(event, ev.Partial):
             if self.fmt == "jsonl":
                 self._line(json.dumps({"type": "partial", "text": event.text, "start": round(event.start, 3),
                                        "end": round(event.end, 3), "tentative": event.tentative,
-                                       "product": event.product}, ensure_ascii=False))
+                                       "product": event.product, **self._fields}, ensure_ascii=False))
             elif self.live and event.text:
                 width = 100
                 text = event.text if len(event.text) < width else "…" + event.text[-(width - 1):]
@@ -92,20 +105,26 @@ class Printer:
             return
         if isinstance(event, ev.Error) and event.fatal:
             return  # reported once, at the end, by run_headless
-        if isinstance(event, (ev.StateChanged, ev.RunState, ev.TurnLatency)):
+        if isinstance(event, (ev.StateChanged, ev.RunState)):
             return  # the events that caused it are shown
         if isinstance(event, ev.TakeStarted):
-            if event.journal:
+            if event.folder:
+                self.info(f"take: {event.folder}")
+            elif event.journal:
                 self.info(f"journal: {event.journal}")
             return
         if isinstance(event, ev.Gap):
             if self.fmt == "jsonl":
                 self._line(json.dumps({"type": "gap", "start": round(event.start, 3), "end": round(event.end, 3),
                                        "seconds": round(event.seconds, 3), "reason": event.reason,
-                                       "product": event.product}, ensure_ascii=False))
+                                       "product": event.product, **self._fields}, ensure_ascii=False))
             self.info("warning: " + ev.describe(event))
             return
         self.info(ev.describe(event))
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -162,5 +181,83 @@ async def headless_main(run: RunConfig, out: TextIO, err: TextIO) -> int:
     if take.gap_seconds > 0:
         where = f" (gap records in {take.journal.path})" if take.journal is not None else ""
         printer.info(f"warning: {take.gap_seconds:.1f}s of audio were not transcribed{where}")
+        return EXIT_GAPS
+    return EXIT_OK
+
+
+def run_compare_headless(run: RunConfig, lanes: list[Any], *, reference: str | None = None,
+                         json_path: Any = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    return asyncio.run(compare_main(run, lanes, out or sys.stdout, err or sys.stderr, reference=reference,
+                                    json_path=json_path))
+
+
+async def compare_main(run: RunConfig, lanes: list[Any], out: TextIO, err: TextIO, *, reference: str | None = None,
+                       json_path: Any = None, connection_factory: Any = None) -> int:
+    """``tui-stt compare``: every lane's turns as they arrive, then the summary table (stdout) and JSON."""
+    from tui_stt.compare import CompareError, check_lanes, prepare, run_compare, table
+
+    printers = [Printer(run.output_format, out, err, lane=i + 1, label=spec.label) for i, spec in enumerate(lanes)]
+    top = Printer(run.output_format, out, err)
+    for warning in run.warnings:
+        top.info(warning)
+    try:
+        check_lanes(run, lanes)
+    except CompareError as exc:
+        top.info(str(exc))
+        return EXIT_USAGE
+    try:
+        cmp = await asyncio.to_thread(prepare, run, lanes, lambda i: printers[i].on_event,
+                                      connection_factory=connection_factory)
+    except Exception as exc:  # noqa: BLE001 - an unusable input: one line
+        from tui_stt.audio.sources import AudioInputError
+
+        if isinstance(exc, AudioInputError):
+            top.info(str(exc))
+            return EXIT_FAILED
+        raise
+    if cmp.folder is not None:
+        top.info(f"compare: {cmp.folder}")
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            top.info("stopping every lane: flushing the last results (Ctrl+C again to quit at once)")
+            cmp.stop()
+        else:
+            cmp.abort()
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_interrupt)
+            handled.append(sig)
+    try:
+        summary = await run_compare(cmp, reference)
+    finally:
+        for sig in handled:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+    if run.output_format == "jsonl":
+        top._line(json.dumps({"type": "summary", **summary}, ensure_ascii=False))
+    else:
+        top._line("")
+        top._line(table(summary))
+    if json_path is not None:
+        try:
+            from pathlib import Path
+
+            Path(json_path).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            top.info(f"cannot write {json_path}: {exc}")
+            return EXIT_FAILED
+    if interrupts >= 2:
+        return EXIT_INTERRUPTED
+    rows = summary["lanes"]
+    if any(r["error"] for r in rows):
+        return EXIT_FAILED
+    if any(r["gap_seconds"] > 0 for r in rows):
         return EXIT_GAPS
     return EXIT_OK

@@ -70,6 +70,7 @@ class Journal:
         directory: Path | str | None = None,
         *,
         now: datetime | None = None,
+        name: str | None = None,
     ) -> Journal:
         """Start ``<directory>/YYYYmmdd-HHMMSS-<product>.jsonl`` (default ``paths.journal_dir()``).
 
@@ -78,7 +79,7 @@ class Journal:
         """
         moment = (now or datetime.now()).astimezone()
         folder = Path(directory).expanduser() if directory is not None else paths.journal_dir()
-        base = f"{moment:%Y%m%d-%H%M%S}-{_safe_name(product)}"
+        base = name or f"{moment:%Y%m%d-%H%M%S}-{_safe_name(product)}"
         path = folder / f"{base}{SUFFIX}"
         header = {
             "type": "session",

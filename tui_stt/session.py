@@ -134,6 +134,7 @@ class StreamSession:
         emit: ev.Emit,
         *,
         journal: Any = None,
+        on_audio: Callable[[bytes], None] | None = None,
         connection_factory: Callable[[ConnectionConfig, ev.Emit], Connection] = make_connection,
     ) -> None:
         self.config = config
@@ -142,6 +143,7 @@ class StreamSession:
         self.source = source
         self._emit_raw = emit
         self.journal = journal
+        self._on_audio = on_audio  # every captured byte, in order (the take's recorder)
         self._factory = connection_factory
         self._redactor = Redactor([config.api_key, *config.secrets])
         self.stats = SessionStats()
@@ -370,6 +372,8 @@ class StreamSession:
                 await asyncio.wait_for(self.source.close(), 2.0)
 
     def _append(self, batch: bytes) -> None:
+        if self._on_audio is not None:
+            self._on_audio(batch)
         self.buf.append(batch)
         self.stats.captured_bytes = self.buf.end
         self._batch_done.append((self.buf.end, time.monotonic()))

@@ -14,10 +14,14 @@ refuses to replace a file it cannot parse, and refuses to write anything that co
     device = ""               # microphone by index or name substring; empty: the default
     batch_ms = 100            # 20..1000
     vad = true
+    takes_keep = 50           # takes whose audio is kept (older takes keep journal, events, take.json)
+    takes_max_mb = 2000       # audio of all takes kept, at most (MB)
     [keymap]                  # binding id -> keys
     save = "ctrl+s"
     [products."nova-3"]       # connect options, checked with providers.options
     endpointing = 300
+    [presets.mine."nova-3"]   # a user preset (tui_stt.presets): options it sets on that product
+    endpointing = 500
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import tomlkit.exceptions
 
 from tui_stt import paths
 from tui_stt.formats import FORMATS
+from tui_stt.presets import PresetError, check_name
 from tui_stt.providers.options import PRODUCTS, OptionError, show_value, validate_options
 from tui_stt.secrets import load_secrets
 
@@ -45,8 +50,8 @@ else:  # pragma: no cover - Python 3.10
 
 BATCH_MS_MIN = 20
 BATCH_MS_MAX = 1000
-APP_KEYS = ("product", "save_format", "save_dir", "device", "batch_ms", "vad")
-SECTIONS = ("app", "keymap", "products")
+APP_KEYS = ("product", "save_format", "save_dir", "device", "batch_ms", "vad", "takes_keep", "takes_max_mb")
+SECTIONS = ("app", "keymap", "products", "presets")
 USING_DEFAULT = "using the default"
 IGNORED = "ignored"
 
@@ -66,8 +71,11 @@ class Settings:
     device: str = ""  # microphone index or name substring; empty: the system default
     batch_ms: int = 100
     vad: bool = True
+    takes_keep: int = 50  # takes whose audio is kept (tui_stt.takes.prune_audio)
+    takes_max_mb: float = 2000.0  # audio of all takes kept, at most
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # product -> only what the user set
+    presets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # user preset -> product -> options
     path: Path = field(default_factory=paths.config_file)
     warnings: list[str] = field(default_factory=list)
     # why the last save_settings failed (one line, for a notification); None after a successful save
@@ -93,6 +101,37 @@ class Settings:
         else:
             self.options.pop(product, None)
         return checked
+
+    def set_preset(self, name: str, product: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Define (or replace) user preset ``name`` for ``product`` with ``values`` (only those options).
+
+        Nothing is written: ``save_preset`` or ``save_settings`` does that. Raises ``PresetError`` (one line,
+        nothing changed) for a bad or built-in name, an unknown product, no options, or a bad value.
+        """
+        check_name(name)
+        checked = _preset_values(product, values, name)
+        self.presets.setdefault(name, {})[product] = checked
+        return dict(checked)
+
+    def delete_preset(self, name: str, product: str | None = None) -> bool:
+        """Forget user preset ``name`` (for ``product`` only, or every product); True if there was one."""
+        entry = self.presets.get(name)
+        if entry is None or (product is not None and product not in entry):
+            return False
+        if product is None:
+            del self.presets[name]
+        else:
+            del entry[product]
+            if not entry:
+                del self.presets[name]
+        return True
+
+    def save_preset(self, name: str, product: str, values: Mapping[str, Any], *,
+                    secrets: Iterable[str] | None = None) -> bool:
+        """``set_preset`` then ``save_settings``: True once the file holds it (False: ``last_save_error`` says
+        why). Raises ``PresetError`` for a bad preset, before anything is written."""
+        self.set_preset(name, product, values)
+        return save_settings(self, secrets=secrets)
 
     def resolved_save_dir(self) -> Path:
         """Where transcripts are saved: ``save_dir`` (``~`` expanded) or ``paths.default_save_dir()``."""
@@ -151,6 +190,21 @@ def _check_batch_ms(raw: Any) -> int:
     return int(raw)
 
 
+def _check_takes_keep(raw: Any) -> int:
+    allowed = "a whole number from 1 to 100000"
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 100_000:
+        raise ValueError(f"{show_value(raw)} is not {allowed}")
+    return raw
+
+
+def _check_takes_mb(raw: Any) -> float:
+    allowed = "a number of MB from 1 to 10000000"
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or not (
+            1 <= raw <= 10_000_000):
+        raise ValueError(f"{show_value(raw)} is not {allowed}")
+    return float(raw)
+
+
 def _check_bool(raw: Any) -> bool:
     if not isinstance(raw, bool):
         raise ValueError(f"{show_value(raw)} is not true or false")
@@ -164,6 +218,8 @@ _APP_CHECKS: dict[str, Callable[[Any], Any]] = {
     "device": _check_device,
     "batch_ms": _check_batch_ms,
     "vad": _check_bool,
+    "takes_keep": _check_takes_keep,
+    "takes_max_mb": _check_takes_mb,
 }
 
 
@@ -171,6 +227,24 @@ def _option_message(exc: OptionError) -> str:
     text = str(exc)
     prefix = f"{exc.product} option {exc.name}: "
     return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _preset_values(product: str, values: Any, name: str) -> dict[str, Any]:
+    """A user preset's options for ``product``, each checked; ``PresetError`` names the first bad one."""
+    if product not in PRODUCTS:
+        raise PresetError(f"preset {name!r}: unknown product {show_value(product)}; known: {', '.join(PRODUCTS)}")
+    if not isinstance(values, Mapping):
+        raise PresetError(f"preset {name!r}: {show_value(values)} is not a table of {product} options")
+    if not values:
+        raise PresetError(f"preset {name!r}: sets no {product} option")
+    spec = PRODUCTS[product]
+    checked: dict[str, Any] = {}
+    for key, raw in values.items():
+        try:
+            checked[key] = spec.option(key).parse(raw, product)
+        except OptionError as exc:
+            raise PresetError(f"preset {name!r}: {exc}") from None
+    return checked
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
@@ -272,6 +346,29 @@ def _apply(settings: Settings, document: Mapping[str, Any], shown: str) -> None:
         if chosen:
             settings.options[product] = chosen
 
+    user_presets = document.get("presets", {})
+    if not isinstance(user_presets, dict):
+        warn("presets", "is not a table", IGNORED)
+        user_presets = {}
+    for name, entry in user_presets.items():
+        try:
+            check_name(name)
+        except PresetError as exc:
+            warn("presets", str(exc), IGNORED)
+            continue
+        if not isinstance(entry, dict):
+            warn(f"presets.{name}", "is not a table of products, such as [presets.NAME.\"nova-3\"]", IGNORED)
+            continue
+        for product, values in entry.items():
+            if product not in PRODUCTS:
+                warn(f"presets.{name}.{show_value(product)[1:-1]}", f"unknown product; known: {', '.join(PRODUCTS)}",
+                     IGNORED)
+                continue
+            try:
+                settings.presets.setdefault(name, {})[product] = _preset_values(product, values, name)
+            except PresetError as exc:
+                warn(f"presets.{name}.{product}", str(exc).removeprefix(f"preset {name!r}: "), "preset ignored")
+
 
 def _toml_value(value: Any) -> Any:
     if value is None:
@@ -285,7 +382,9 @@ def _snapshot(settings: Settings) -> dict[str, Any]:
     """What ``save_settings`` compares against to find the settings changed since the file was read."""
     return copy.deepcopy({"app": {key: getattr(settings, key) for key in APP_KEYS},
                           "keymap": dict(settings.keymap),
-                          "options": {name: dict(values) for name, values in settings.options.items()}})
+                          "options": {name: dict(values) for name, values in settings.options.items()},
+                          "presets": {name: {product: dict(values) for product, values in entry.items()}
+                                      for name, entry in settings.presets.items()}})
 
 
 _MISSING = object()
@@ -322,7 +421,7 @@ class _Editor:
     def set(self, parents: tuple[str, ...], key: str, value: Any) -> None:
         container = self.document
         for i, name in enumerate(parents):
-            container = _table(container, name, super_table=(i == 0 and len(parents) > 1))
+            container = _table(container, name, super_table=(i < len(parents) - 1))
         value = _toml_value(value)
         if key not in container or not _same(container[key], value):
             container[key] = value
@@ -375,6 +474,32 @@ def _edit_document(document: Any, settings: Settings, *, full: bool) -> None:
         present = set(editor.existing_keys("products", product)) if editor.full else set()
         names = [n for n in known if n in new or n in (old or {}) or n in present]
         editor.update(("products", product), old, new, names)
+    _edit_presets(editor, base and base["presets"], now["presets"])
+
+
+def _edit_presets(editor: _Editor, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
+    """Rewrite each [presets.NAME.PRODUCT] table that changed (every one when ``old`` is None); a table that
+    did not change stays as it is, a broken one the user has yet to fix included."""
+    entries = dict.fromkeys((name, product) for side in (new, old or {}) for name, by in side.items() for product in by)
+    if editor.full:  # no record of what the file held: the presets in the file are the settings' too
+        for name in editor.existing_keys("presets"):
+            if name in new or _valid_name(name):
+                entries.update(dict.fromkeys((name, p) for p in editor.existing_keys("presets", name) if p in PRODUCTS))
+    for name, product in entries:
+        before = (old or {}).get(name, {}).get(product)
+        after = new.get(name, {}).get(product, {})
+        if old is not None and before == after:
+            continue
+        keys = dict.fromkeys([*after, *(before or {}), *editor.existing_keys("presets", name, product)])
+        editor.update(("presets", name, product), None, after, keys)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except PresetError:
+        return False
+    return True
 
 
 def _refuse(settings: Settings, message: str) -> bool:

@@ -8,37 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.audio import script_texts
-from tests.support.cli import cli, cli_env
+from tests.support.cli import cli
 from tests.support.paths import FIXTURES, SPEECH
 from tui_stt.wer import wer
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return cli_env(tmp_path, DEEPGRAM_API_KEY="cli-test-key-0123456789", ASSEMBLYAI_API_KEY="cli-test-key-0123456789")
-
-
-@pytest.fixture
-def emulator_url(env: dict[str, str]) -> Iterator[str]:
-    scripts = [arg for path in sorted(FIXTURES.glob("*.json")) for arg in ("--script", str(path))]
-    proc = subprocess.Popen([sys.executable, "-m", "tui_stt.emulators", "--port", "0", "--key",
-                             "cli-test-key-0123456789", *scripts],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"ws://127\.0\.0\.1:\d+", line)
-    assert match, line
-    yield match.group(0)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(10) == 0
-    proc.stdout.close()
 
 
 def headless(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -64,8 +40,11 @@ def test_jsonl_has_turns_with_times_and_partials_before_each(env, emulator_url) 
     turns = [x for x in records if x["type"] == "turn"]
     assert [t["text"] for t in turns] == script_texts()
     assert all(t["product"] == "nova-3" and t["end"] > t["start"] >= 0 and t["words"] for t in turns)
-    kinds = "".join("p" if x["type"] == "partial" else "T" for x in records)
-    assert re.fullmatch(r"(p+T)+", kinds), kinds
+    kinds = "".join({"partial": "p", "turn": "T", "latency": "L"}[x["type"]] for x in records)
+    assert re.fullmatch(r"(p+TL?)+L*", kinds), kinds  # each turn's latency record follows once it is known
+    latency = [x for x in records if x["type"] == "latency"]
+    assert [x["seq"] for x in latency] == [0, 1, 2]
+    assert all(x["eos_to_final_ms"] is not None and x["first_partial_ms"] is not None for x in latency)
 
 
 def test_a_refused_key_exits_nonzero_promptly_with_one_line(env, emulator_url) -> None:
@@ -117,5 +96,5 @@ def test_local_product_headless_transcribes_with_partials(env) -> None:
     records = [json.loads(line) for line in r.stdout.splitlines()]
     turns = [x["text"] for x in records if x["type"] == "turn"]
     assert wer(" ".join(script_texts()), " ".join(turns)) <= 0.2, turns
-    kinds = "".join("p" if x["type"] == "partial" else "T" for x in records)
+    kinds = "".join("p" if x["type"] == "partial" else "T" for x in records if x["type"] != "latency")
     assert re.fullmatch(r"(p+T)+", kinds), kinds

@@ -18,7 +18,7 @@ import pytest
 import tui_stt.journal
 import tui_stt.paths
 from tests.support.cli import cli, cli_env
-from tests.support.paths import SPEECH, STEREO_48K
+from tests.support.paths import SPEECH, STEREO_48K, take_files
 from tests.support.ui import Recorder
 from tests.support.ui import make_run as ui_make_run
 from tests.support.waiting import wait_until
@@ -55,8 +55,7 @@ def assert_one_line_error(result: Any, *needles: str, code: int = 1) -> str:
 
 
 def journals(tmp_path: Path) -> list[Path]:
-    folder = tmp_path / "data" / "tui-stt" / "journals"
-    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return take_files(tmp_path)
 
 
 def assert_journal_has(tmp_path: Path, texts: list[str]) -> None:

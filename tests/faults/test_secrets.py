@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import cli, cli_env
-from tests.support.paths import SPEECH
+from tests.support.paths import SPEECH, take_files
 from tests.support.ui import Recorder
 from tests.support.waiting import wait_until
 from tui_stt.emulators import EmulatorServer, Faults, Script
@@ -79,8 +79,10 @@ def test_headless_never_shows_or_stores_the_key(product: str, faults: Faults, ex
     assert leaks(tmp_path) == [] and leaks(Path.cwd()) == []
     for path in logs:
         assert mode(path) == PRIVATE, path
-    journal_dir = tmp_path / "data" / "tui-stt" / "journals"
-    for path in journal_dir.glob("*.jsonl"):
+    kept = [p for name in ("journal.jsonl", "events.jsonl", "take.json", "audio.wav")
+            for p in take_files(tmp_path, name)]
+    assert kept, "expected a take folder to check"
+    for path in kept:
         assert mode(path) == PRIVATE, path
 
 

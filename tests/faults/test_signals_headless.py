@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import cli_env
-from tests.support.paths import SPEECH
+from tests.support.paths import SPEECH, take_files
 from tests.support.waiting import wait_for
 from tui_stt.emulators import EmulatorServer, Faults, Script
 from tui_stt.journal import read_journal_full
@@ -30,7 +30,7 @@ def start(tmp_path: Path, server: EmulatorServer, speed: str = "1") -> subproces
 
 
 def journal_of(tmp_path: Path):  # type: ignore[no-untyped-def]
-    found = sorted((tmp_path / "data" / "tui-stt" / "journals").glob("*.jsonl"))
+    found = take_files(tmp_path)
     assert found, "no journal"
     return read_journal_full(found[-1])
 

@@ -27,7 +27,7 @@ import pytest
 
 from tests.support.audio import script_texts
 from tests.support.cli import cli_env
-from tests.support.paths import FIXTURES, SPEECH
+from tests.support.paths import FIXTURES, SPEECH, take_files
 from tui_stt.emulators import EmulatorServer, Faults
 from tui_stt.journal import read_journal_full
 
@@ -139,8 +139,7 @@ class Dashboard:
         assert b"\x1b[?25h" in tail, "the cursor was not shown again"
 
     def journal(self):
-        folder = self.tmp_path / "data" / "tui-stt" / "journals"
-        found = sorted(folder.glob("*.jsonl"))
+        found = take_files(self.tmp_path)
         assert len(found) == 1, found
         return read_journal_full(found[0])
 

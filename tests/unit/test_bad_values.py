@@ -197,7 +197,8 @@ def test_a_missing_long_odd_or_folder_input_is_one_line(tmp_path: Path) -> None:
     long = "/" + "a" * 5000 + ".wav"
     message = problem("--input", long)
     assert message.startswith("--input /aaa") and message.endswith("(5005 characters): file name too long")
-    assert problem("--input", str(tmp_path)) == f"--input {tmp_path}: is a directory, not an audio file"
+    assert problem("--input", str(tmp_path)) == (f"--input {tmp_path}: is a directory, not an audio file or a "
+                                                 "take folder (no take.json in it)")
     (tmp_path / "file").write_text("")
     assert problem("--input", str(tmp_path / "file" / "x.wav")).endswith("a part of the path is not a directory")
     args = config()

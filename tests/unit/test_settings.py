@@ -477,3 +477,11 @@ def test_a_file_fixed_while_the_app_runs_gets_only_the_apps_changes() -> None:
     settings.vad = False
     assert save_settings(settings, secrets=[])
     assert path.read_text() == '[app]\nproduct = "flux"\nbatch_ms = 50\nvad = false\n'
+
+
+def test_take_retention_settings_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("[app]\ntakes_keep = 0\ntakes_max_mb = 500\n")
+    settings = load_settings(path)
+    assert settings.takes_keep == 50 and settings.takes_max_mb == 500.0
+    assert len(settings.warnings) == 1 and "takes_keep" in settings.warnings[0]

@@ -133,6 +133,7 @@ class ConnectionRecord:
     audio: bytearray = field(default_factory=bytearray)
     text_frames: list[Any] = field(default_factory=list)  # parsed JSON (raw str if not JSON)
     sent: list[Any] = field(default_factory=list)  # parsed JSON of every server message (raw str if not)
+    sent_mono: list[float] = field(default_factory=list)  # time.monotonic() when each of ``sent`` went out
     finals: list[str] = field(default_factory=list)  # final transcripts sent, in order
     close_code: int | None = None
     close_reason: str = ""
@@ -747,6 +748,7 @@ class Session(Generic[ConfigT]):
             except ConnectionClosed:
                 return
             self.record.sent.append(self.scrub(item.parsed))
+            self.record.sent_mono.append(time.monotonic())
             self.sent_hook(item.parsed)
             if isinstance(item.parsed, dict):
                 final = self.final_text(item.parsed)

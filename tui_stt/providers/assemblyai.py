@@ -123,13 +123,16 @@ class AssemblyAIConnection(Connection):
 
     # -- handlers (run on the event loop) --------------------------------------------------------
     def _on_begin(self, _client: Any, event: Any) -> None:
+        self.wire("recv", "Begin", event)
         self._began.set()
         self.emit(ev.Opened(self.product, url=self.url, request_id=str(getattr(event, "id", "") or "") or None))
 
     def _on_speech_started(self, _client: Any, event: Any) -> None:
+        self.wire("recv", "SpeechStarted", event)
         self.emit(ev.SpeechStarted(self.product, at=self.t((getattr(event, "timestamp", 0) or 0) / 1000.0)))
 
     def _on_turn(self, _client: Any, event: Any) -> None:
+        self.wire("recv", "Turn", event)
         text = (event.transcript or "").strip()
         words = tuple(
             ev.Word(text=w.text, start=self.t(w.start / 1000.0), end=self.t(w.end / 1000.0),
@@ -156,14 +159,17 @@ class AssemblyAIConnection(Connection):
                                trigger="end_of_turn"))
 
     def _on_termination(self, _client: Any, event: Any) -> None:
+        self.wire("recv", "Termination", event)
         self._terminated = True
         self.completed = True  # the server processed every byte it got
         log.info("assemblyai: terminated after %s s of audio", getattr(event, "audio_duration_seconds", None))
 
     def _on_warning(self, _client: Any, event: Any) -> None:
+        self.wire("recv", "Warning", event)
         self.emit(ev.Warning(self.product, str(event.warning), code=str(event.warning_code)))
 
     def _on_error(self, _client: Any, error: Any) -> None:
+        self.wire("recv", "Error", {"code": getattr(error, "code", None), "message": str(error)})
         code = getattr(error, "code", None)
         message = str(getattr(error, "message", None) or error)
         tls = errors.tls_problem(error if isinstance(error, BaseException) else message)
@@ -217,6 +223,7 @@ class AssemblyAIConnection(Connection):
             fields["keyterms_prompt"] = list(fields["keyterms_prompt"] or [])
         if self.closed:
             raise ProviderError("connection closed")
+        self.wire("send", "UpdateConfiguration", fields)
         await self._client.set_params(StreamingSessionParameters(**fields))
         self.options.update(changes)
         self.emit(ev.Configured(self.product, changes=dict(changes), how="in-session",
@@ -229,6 +236,8 @@ class AssemblyAIConnection(Connection):
             log.info("assemblyai: dropping a %d-byte tail under 50 ms", len(self._pending))
         self._pending.clear()
         if self._client is not None:
+            if not self.closed:
+                self.wire("send", "Terminate", {"type": "Terminate"})
             try:
                 await asyncio.wait_for(self._client.disconnect(terminate=not self.closed),
                                        self.config.finish_timeout + 3.0)

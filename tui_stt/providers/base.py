@@ -12,6 +12,7 @@ The session layer (``tui_stt.session``) owns reconnects, replay and buffering; a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_stt import events as ev
+from tui_stt.audio import BYTES_PER_SECOND
 
 log = logging.getLogger("tui_stt.providers")
 
@@ -150,6 +152,22 @@ class Connection(ABC):
         if isinstance(event, ev.Opened):
             self.opened = True
         self._emit(event)
+
+    def wire(self, direction: str, kind: Any, payload: Any) -> None:
+        """Log one raw message (a server message received, a control message sent) for the take's
+        ``events.jsonl``. Never raises: the log is a record, not a dependency."""
+        try:
+            if isinstance(payload, str):
+                text = payload
+            elif hasattr(payload, "model_dump_json"):
+                text = payload.model_dump_json(exclude_none=True)
+            else:
+                text = json.dumps(payload, default=str)
+            sent = self.offset + self.bytes_sent / BYTES_PER_SECOND
+            self._emit(ev.Wire(self.product, direction=direction, kind=str(kind or "?"), payload=text,
+                               position=round(sent, 3)))
+        except Exception:  # noqa: BLE001
+            log.debug("wire log failed", exc_info=True)
 
     def mark_closed(self, code: int | None, reason: str = "", error: ProviderError | None = None,
                     clean: bool = True) -> None:

@@ -164,6 +164,8 @@ class _DeepgramConnection(Connection):
                 self.mark_closed(1006, str(exc), ProviderError(f"connection lost: {exc}"), clean=False)
                 return
             self._heard += 1
+            self.wire("recv", _get(msg, "type") if msg is not None and not isinstance(msg, bytes) else "binary",
+                      msg if not isinstance(msg, bytes) else f"<{len(msg)} bytes>")
             if msg is None or isinstance(msg, (bytes, dict)):
                 log.info("%s: skipped an unknown message: %r", self.product, msg)
                 continue
@@ -214,6 +216,7 @@ class _DeepgramConnection(Connection):
         self.bytes_sent += len(pcm)
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
+        self.wire("send", payload.get("type"), payload)
         await self._guard(self._conn._send(payload))
 
     async def _wait_closed(self, timeout: float) -> None:
@@ -343,6 +346,7 @@ class NovaConnection(_DeepgramConnection):
         self.emit(ev.Configured(self.product, changes=changes, how="in-session", ok=ok, detail=detail))
 
     async def keepalive(self) -> None:
+        self.wire("send", "KeepAlive", {"type": "KeepAlive"})
         await self._guard(self._conn.send_keep_alive())
 
     async def configure(self, changes: Mapping[str, Any]) -> None:
