@@ -80,7 +80,8 @@ class LatencyMeter:
             if event.turn.end_of_turn:
                 self._pending.append((event, self._first_partial_ms))
                 self._first_partial_ms = None
-                self._onset = None
+                # the next utterance may have begun before this final arrived (audio runs ahead of results)
+                self._onset = next((run[0] for run in self._runs if run[0] >= event.turn.end), None)
             self._resolve()
 
     def _first_text(self, mono: float, end: float) -> None:

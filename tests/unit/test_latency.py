@@ -115,3 +115,19 @@ def test_figures_are_never_negative_and_every_end_of_turn_commit_reports_once(ut
     for f in c.figs:
         for v in (f.first_partial_ms, f.eos_to_final_ms):
             assert v is None or v >= 0
+
+
+def test_speech_that_began_before_the_previous_final_arrived_keeps_its_onset() -> None:
+    """Audio runs ahead of results (a file at --speed max): the second sentence has started, and even shown
+    its text, before the first one's final arrives, and the third starts before the second's final. The
+    second still gets its first-text figure, from its own onset (not the third's)."""
+    c = Clock([(0.5, 2.0), (2.4, 4.0), (4.8, 6.5)])
+    c.partial(1.0, end=1.0, delay_ms=10)
+    c.partial(3.0, end=3.0, delay_ms=20)  # the second sentence's text, before the first final
+    c.commit(3.1, start=0.5, end=2.0, delay_ms=0, seq=0)
+    c.run_to(5.1)  # the third sentence began at 4.8
+    c.commit(5.1, start=2.4, end=4.0, delay_ms=10, seq=1)
+    c.run_to(8.0)
+    assert [f.seq for f in c.figs] == [0, 1]
+    assert c.figs[1].first_partial_ms is not None
+    assert c.figs[1].first_partial_ms == pytest.approx(2700 + 10, abs=101)  # onset 2.4 -> its commit at 5.1
