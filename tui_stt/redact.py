@@ -42,11 +42,11 @@ SENSITIVE_NAMES = frozenset({
 _NAME_RE = "|".join(sorted((re.escape(n).replace("_", "[_-]") for n in SENSITIVE_NAMES), key=len, reverse=True))
 
 # Characters of a token after Token/Bearer/Basic; it looks like a credential when it is 8+ of these with
-# a digit, a capital after a small letter, or "=" padding at its end ("the token was refused" and
-# "token endpointing=300" are left alone).
+# a digit, a capital after a small letter, or "=" padding at its end, not followed by a letter of any
+# script ("the token was refused", "token endpointing=300" and "token trigger=ä" are left alone).
 _CRED = r"[A-Za-z0-9._~+/-]"
 _CRED_OR_EQ = r"[A-Za-z0-9._~+/=-]"
-_CREDENTIAL = (rf"(?={_CRED_OR_EQ}{{8}})(?={_CRED}*?(?:[0-9]|[a-z][A-Z]|{_CRED}=+(?!{_CRED})))"
+_CREDENTIAL = (rf"(?={_CRED_OR_EQ}{{8}})(?={_CRED}*?(?:[0-9]|[a-z][A-Z]|{_CRED}=+(?![A-Za-z0-9_.~+/-]|[^\x00-\x7f])))"
                rf"{_CRED_OR_EQ}+")
 
 # Each pattern: (text kept in front of the redaction, the part replaced). Case-insensitive only where

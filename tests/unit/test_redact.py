@@ -302,3 +302,10 @@ def test_the_quick_check_never_skips_text_that_needs_redacting(text: str) -> Non
     redactor = Redactor(["abcd1234"])
     if not redactor.may_need(text):
         assert redactor._pattern.search(text) is None  # white box: the prefilter is a necessary condition
+
+
+def test_an_equals_sign_before_a_non_ascii_letter_is_not_base64_padding() -> None:
+    """Found by hypothesis: "token trigger=ä" read as a credential with "=" padding (the regex runs with
+    re.ASCII, so "ä" did not count as a letter after the "=")."""
+    assert Redactor([]).text("token trigger=ä ") == "token trigger=ä "
+    assert Redactor([]).text("Bearer abcdefgh== ok") == "Bearer [REDACTED] ok"
