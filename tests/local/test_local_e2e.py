@@ -74,7 +74,7 @@ def check_stream(rec: Recorder, *, offset: float = 0.0, partials_before_each_com
         elif isinstance(event, ev.Committed):
             turn = event.turn
             assert turn.text.strip() and turn.product == "local" and turn.words == ()
-            assert turn.end_of_turn and turn.trigger in ("vad", "max_segment", "finish")
+            assert turn.end_of_turn and turn.trigger in ("vad", "punctuation", "max_segment", "finish")
             assert turn.turn_index == len(turns)
             assert turn.start >= last_turn_end - 1e-6 and turn.end > turn.start
             assert event.covered_until >= turn.end
@@ -104,7 +104,7 @@ async def test_sample_with_partials_before_each_commit() -> None:
     await conn.finish()
     assert (await conn.wait_closed()).reason == "finished"
     turns = check_stream(rec, partials_before_each_commit=True)
-    assert len(turns) == 3 and [t.trigger for t in turns] == ["vad"] * 3
+    assert len(turns) == 3 and {t.trigger for t in turns} <= {"vad", "punctuation"}
     text = " ".join(t.text for t in turns)
     assert wer(SAMPLE_TXT.read_text(), text) <= 0.2, text
     assert len(rec.of(ev.SpeechStarted)) == 3
@@ -186,3 +186,43 @@ async def test_recognizer_is_shared_silence_is_never_decoded_and_abort_stops() -
     assert rec2.of(ev.Committed) == []
     with pytest.raises(ProviderError):
         await conn2.send(pcm[:BATCH])
+
+
+async def test_punctuation_commit_ends_turns_before_min_silence() -> None:
+    """With a long ``min_silence_ms`` the sample's 0.8 s pauses close nothing, but each sentence's text ends
+    in a full stop: with ``punctuation_commit`` each one is committed in its pause (trigger punctuation);
+    without it they run together until ``max_segment_s``. The text is the same either way."""
+    texts: dict[bool, str] = {}
+    for on in (True, False):
+        rec = Recorder()
+        conn = connect(rec, min_silence_ms=2000, punctuation_commit=on)
+        await conn.open()
+        await stream(conn, read_wav(SAMPLE_WAV), wait_idle=True)
+        await conn.finish()
+        turns = check_stream(rec, partials_before_each_commit=True)
+        texts[on] = " ".join(t.text for t in turns)
+        if on:
+            assert [t.trigger for t in turns] == ["punctuation"] * 3
+            for c in rec.of(ev.Committed):  # closed 0.25 s after the speech (which the turn holds), not 2 s
+                assert 0.0 <= c.covered_until - c.turn.end <= 0.25 + 0.04
+        else:
+            assert "punctuation" not in {t.trigger for t in turns} and len(turns) < 3
+        assert wer(SAMPLE_TXT.read_text(), texts[on]) <= 0.2, texts[on]
+    assert wer(texts[False], texts[True]) <= 0.1, texts
+
+
+async def test_punctuation_commit_is_live_and_off_keeps_the_old_close() -> None:
+    rec = Recorder()
+    conn = connect(rec, punctuation_commit=False)
+    await conn.open()
+    assert conn._segmenter is not None and conn._segmenter.close_tail == int(0.3 * 16000)  # TAIL_S, as before
+    pcm = read_wav(SAMPLE_WAV)
+    half = int(5.5 * 32000)  # in the second sentence
+    await stream(conn, pcm[:half], wait_idle=True)
+    await conn.configure({"punctuation_commit": True})
+    assert conn._segmenter.close_tail == int(0.1 * 16000)
+    await stream(conn, pcm[half:], wait_idle=True)
+    await conn.finish()
+    turns = check_stream(rec, partials_before_each_commit=True)
+    assert [t.trigger for t in turns][0] == "vad" and "punctuation" in {t.trigger for t in turns[1:]}
+    assert rec.of(ev.Configured)[0].changes == {"punctuation_commit": True}

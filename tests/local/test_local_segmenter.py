@@ -1,4 +1,5 @@
-"""The segmenter: VAD windows -> segments (min silence, max segment length, pre-roll, tail, flush)."""
+"""The segmenter: VAD windows -> segments (min silence, max segment length, pre-roll, tail, flush, and the
+early close of a segment whose text ends a sentence: ``end_turn``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from tui_stt.providers.local import FRAME, PREROLL_S, TAIL_S, Onset, Segment, Segmenter, collapse_repeats
+from tui_stt.providers.local import (
+    EARLY_TAIL_S,
+    FRAME,
+    PREROLL_S,
+    TAIL_S,
+    Onset,
+    Segment,
+    Segmenter,
+    collapse_repeats,
+    ends_sentence,
+)
 
 from .conftest import SAMPLE_WAV, fixture_script, needs_local, read_wav
 
@@ -269,11 +280,16 @@ class ScriptedVad:
 
 
 def check_invariants(flags: list[bool], min_silence_ms: float, max_segment_s: float, blocks: list[int],
-                     remainder: int) -> None:
+                     remainder: int, turn_ends: list[bool] | None = None, min_turn_windows: int = 8,
+                     close_tail_s: float | None = None) -> None:
+    """``turn_ends``: after feed call k, if ``turn_ends[k % len]``, the open segment's text is taken to end a
+    sentence, as the connection would find it: in a pause (once the close tail is in) the speculative
+    partial's audio ``[start, close_end(speech end))``, else a partial's ``[start, received)``."""
     n = len(flags) * FRAME + remainder  # (the remainder, shorter than a window, is never classified)
     audio = ((np.arange(n, dtype=np.int64) * 7919) % 65536 - 32768).astype(np.int16)  # no two windows alike
     vad = ScriptedVad(flags, audio)
-    seg = vad.segmenter = Segmenter(vad, min_silence_ms=min_silence_ms, max_segment_s=max_segment_s)
+    seg = vad.segmenter = Segmenter(vad, min_silence_ms=min_silence_ms, max_segment_s=max_segment_s,
+                                    close_tail_s=close_tail_s)
     items: list[tuple[int, Onset | Segment]] = []  # (samples fed when it came out, item)
     pos = calls = 0
     while pos < n:
@@ -281,6 +297,18 @@ def check_invariants(flags: list[bool], min_silence_ms: float, max_segment_s: fl
         pos += len(block)
         calls += 1
         items += [(pos, item) for item in seg.feed(block)]
+        open_seg = seg.open_segment()
+        if turn_ends and turn_ends[calls % len(turn_ends)] and open_seg is not None:
+            if open_seg.trailing_silence:
+                end = seg.close_end(open_seg.speech_end)
+                if end > open_seg.end:
+                    continue  # the speculative partial waits for its audio
+            else:
+                end = open_seg.end
+            closed = seg.end_turn(open_seg.index, end, min_turn_windows * FRAME)
+            if closed is not None:
+                assert closed.trigger == "punctuation" and closed.end == end
+                items.append((pos, closed))
     last = seg.flush()
     if last is not None:
         items.append((n, last))
@@ -297,7 +325,7 @@ def check_invariants(flags: list[bool], min_silence_ms: float, max_segment_s: fl
             continue
         closed += 1
         s = item
-        assert s.trigger in ("vad", "max_segment", "finish")
+        assert s.trigger in ("vad", "punctuation", "max_segment", "finish")
         assert 0 <= s.start < s.end <= s.covered_until <= fed  # closed only on audio already received
         assert s.end - s.start < max_segment_s * RATE + FRAME
         assert np.array_equal(s.audio, audio[s.start:s.end])  # sample-exact
@@ -341,3 +369,123 @@ def test_every_speech_window_is_in_exactly_one_segment(first_is_speech: bool, ru
     """Runs of 1-6 windows are blips and gaps, 7-60 words and pauses, 61-400 up to 12.8 s (longer than
     any max_segment_s and min_silence_ms)."""
     check_invariants(expand(first_is_speech, runs), min_silence_ms, max_segment_s, blocks, remainder)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+@given(first_is_speech=st.booleans(), runs=RUNS, min_silence_ms=st.integers(100, 5000),
+       max_segment_s=st.floats(2.0, 10.0), blocks=st.lists(st.integers(1, 5000), min_size=1, max_size=4),
+       remainder=st.integers(0, FRAME - 1), turn_ends=st.lists(st.booleans(), min_size=1, max_size=7),
+       min_turn_windows=st.integers(1, 20), close_tail_s=st.sampled_from([None, EARLY_TAIL_S, 0.0, 0.2]))
+@example(first_is_speech=False, runs=[10, 40, 8, 3, 30, 40], min_silence_ms=500, max_segment_s=9.0, blocks=[1600],
+         remainder=0, turn_ends=[True], min_turn_windows=8, close_tail_s=EARLY_TAIL_S)  # speech right after
+def test_early_closes_keep_every_speech_window_in_exactly_one_segment(
+        first_is_speech: bool, runs: list[int], min_silence_ms: int, max_segment_s: float, blocks: list[int],
+        remainder: int, turn_ends: list[bool], min_turn_windows: int, close_tail_s: float | None) -> None:
+    """The same invariant with ``end_turn`` called at random points (a text that ends a sentence), armed
+    or closing at once: an early close never loses speech that comes back right after it, never makes the
+    next segment overlap it (its pre-roll stops at the committed audio), and never makes a silent segment."""
+    check_invariants(expand(first_is_speech, runs), min_silence_ms, max_segment_s, blocks, remainder,
+                     turn_ends=turn_ends, min_turn_windows=min_turn_windows, close_tail_s=close_tail_s)
+
+
+def test_end_turn_closes_at_once_when_the_silence_is_long_enough() -> None:
+    seg = Segmenter(energy, min_silence_ms=2000, close_tail_s=EARLY_TAIL_S)
+    audio = np.concatenate([silence(0.5), tone(1.0), silence(0.4)])
+    assert segments(run(seg, audio, flush=False)) == [] and seg.is_open
+    open_seg = seg.open_segment()
+    assert open_seg is not None
+    speech_end = frames(1.5)
+    assert open_seg.speech_end == speech_end
+    end = seg.close_end(speech_end)
+    assert end == speech_end + int(EARLY_TAIL_S * RATE)
+    closed = seg.end_turn(open_seg.index, end, int(0.25 * RATE))
+    assert closed is not None and closed.trigger == "punctuation" and closed.ends_in_silence
+    assert (closed.start, closed.end) == (open_seg.start, end)
+    assert closed.covered_until == len(audio) // FRAME * FRAME  # everything classified so far is accounted for
+    assert np.array_equal(closed.audio, audio[closed.start:closed.end])
+    assert not seg.is_open and seg.flush() is None
+    assert seg.end_turn(open_seg.index, end, 0) is None  # (closed already: nothing happens)
+
+
+def test_end_turn_waits_for_the_silence_and_speech_cancels_it() -> None:
+    seg = Segmenter(energy, min_silence_ms=2000, close_tail_s=EARLY_TAIL_S)
+    out = run(seg, np.concatenate([silence(0.5), tone(1.0), silence(0.12)]), flush=False)
+    assert segments(out) == []
+    open_seg = seg.open_segment()
+    assert open_seg is not None
+    end = seg.close_end(open_seg.speech_end)
+    assert seg.end_turn(open_seg.index, end, int(0.25 * RATE)) is None and seg.turn_end_pending
+    out = run(seg, silence(0.1), flush=False)  # 0.22 s of silence: not yet
+    assert segments(out) == [] and seg.turn_end_pending
+    out = run(seg, silence(0.1), flush=False)
+    (closed,) = segments(out)
+    assert closed.trigger == "punctuation" and closed.end == end and not seg.turn_end_pending
+    assert closed.covered_until == frames(1.5) + frames(0.25)  # closed on the window that made 0.25 s
+    # armed again, but the speaker goes on: the segment stays open and closes by the VAD later
+    seg = Segmenter(energy, min_silence_ms=500)
+    run(seg, np.concatenate([silence(0.5), tone(1.0), silence(0.15)]), flush=False)
+    open_seg = seg.open_segment()
+    assert open_seg is not None
+    assert seg.end_turn(open_seg.index, open_seg.end, int(0.25 * RATE)) is None and seg.turn_end_pending
+    out = run(seg, np.concatenate([tone(0.5), silence(1.0)]), flush=False)
+    (closed,) = segments(out)
+    assert closed.trigger == "vad" and closed.end == frames(2.15) + int(TAIL_S * RATE)
+    assert not seg.turn_end_pending
+
+
+def test_end_turn_refuses_text_that_misses_speech() -> None:
+    seg = Segmenter(energy)
+    run(seg, np.concatenate([silence(0.5), tone(1.0), silence(0.4)]), flush=False)
+    open_seg = seg.open_segment()
+    assert open_seg is not None
+    assert seg.end_turn(open_seg.index, open_seg.speech_end - FRAME, 0) is None  # decoded before the last words
+    assert seg.end_turn(open_seg.index + 1, open_seg.end, 0) is None  # another segment
+    assert seg.end_turn(open_seg.index, open_seg.end + 1, 0) is None  # audio not received yet
+    assert not seg.turn_end_pending and seg.is_open
+
+
+def test_speech_right_after_an_early_close_opens_a_segment_after_it() -> None:
+    # "Open the window." closed early after 0.25 s; the next sentence starts 0.35 s after the last word:
+    # its pre-roll (0.3 s) would reach back into the committed audio, and stops at its end instead
+    seg = Segmenter(energy, min_silence_ms=500, close_tail_s=EARLY_TAIL_S)
+    audio = np.concatenate([silence(0.5), tone(1.0), silence(0.35), tone(1.0), silence(1.0)])
+    items: list[Onset | Segment] = []
+    for i in range(0, len(audio), 1600):
+        items += seg.feed(audio[i:i + 1600])
+        open_seg = seg.open_segment()
+        if open_seg is not None and open_seg.index == 0 and open_seg.trailing_silence:
+            end = seg.close_end(open_seg.speech_end)
+            if end <= open_seg.end:
+                closed = seg.end_turn(0, end, int(0.25 * RATE))
+                if closed is not None:
+                    items.append(closed)
+    last = seg.flush()
+    assert last is None
+    first, second = segments(items)
+    assert first.trigger == "punctuation" and second.trigger == "vad"
+    assert first.end == frames(1.5) + int(EARLY_TAIL_S * RATE)
+    assert second.start == first.end  # clamped: no sample decoded twice
+    onset = [i for i in items if isinstance(i, Onset)][1]
+    assert onset.at >= first.covered_until and second.start <= onset.at  # the new speech is all in it
+    assert np.array_equal(second.audio, audio[second.start:second.end])
+
+
+def test_close_tail_sets_the_vad_close() -> None:
+    audio = np.concatenate([silence(0.5), tone(1.0), silence(1.0)])
+    (closed,) = segments(run(Segmenter(energy, close_tail_s=EARLY_TAIL_S), audio))
+    assert closed.trigger == "vad" and closed.end == frames(1.5) + int(EARLY_TAIL_S * RATE)
+    seg = Segmenter(energy)
+    seg.close_tail = 0  # changes live, like the other settings
+    (closed,) = segments(run(seg, audio))
+    assert closed.end == frames(1.5)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Open the window.", True), ("Is it noon?", True), ("Stop!", True), ('He said "go."', True),
+    ("He said \u201cgo.\u201d", True), ("(Really.)", True), ("Open the window", False), ("young man,", False),
+    ("ill-disposed:", False), ("and then...", False), ("and then\u2026", False), ("And Mr.", False),
+    ("see Dr.", False), ("", False), (".", False), ("  ", False), ("What your country can do for you? ", True),
+])
+def test_ends_sentence(text: str, expected: bool) -> None:
+    assert ends_sentence(text) is expected

@@ -1,13 +1,17 @@
 """Measure the local product: stream a WAV through ``LocalConnection`` paced at real time.
 
     python -m tui_stt.bench.local_bench [WAV] [--text TEXT] [--speed 1.0] [--threads 2] [--json]
+        [--punctuation-commit on|off] [--runs N]
 
 Without arguments it streams the packaged sample (``tui_stt/data/sample.wav``) and scores it against
-``sample.txt``; for ``tests/fixtures/*.wav`` the reference text is read from the JSON script next to it.
+``sample.txt``; for ``tests/fixtures/*.wav`` and ``tests/fixtures/real/*.wav`` the reference text is read
+from the JSON script next to it.
 Reports: model load time, the worker's real-time factor (decode time / audio time, partials included,
 and commits only), lag from the end of speech (the last VAD speech window of the segment) and from the
-segment's close to its commit, CPU cores used (process CPU time / wall time while streaming), peak RSS,
-and the WER of the committed text.
+segment's close to its commit, the same lag for the commits that end a sentence (text ending in . ? !,
+closed in a pause: trigger ``vad`` or ``punctuation``) with p50/p95/max, CPU cores used (process CPU time
+/ wall time while streaming), peak RSS, and the WER of the committed text. With ``--runs N`` each run
+streams in a fresh process (so peak RSS is per run) and a min/median/max summary follows.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class BenchResult:
     lag_speech_end_max: float
     lag_close_p50: float
     lag_close_max: float
+    sentence_ends: int  # commits that end a sentence, closed in a pause (trigger vad or punctuation)
+    lag_sentence_p50: float  # end of speech -> commit, over those
+    lag_sentence_p95: float
+    lag_sentence_max: float
+    early_commits: int  # trigger punctuation
     send_ms_mean: float  # time spent in send() (VAD + segmenting on the event loop) per 100 ms batch
     send_ms_max: float
     loop_stall_ms_max: float  # worst lateness of a 10 ms timer on the event loop while streaming
@@ -59,6 +68,7 @@ class BenchResult:
     text: str
     reference: str | None
     commits_detail: list[dict[str, Any]] = field(default_factory=list)
+    sentence_lags: list[float] = field(default_factory=list)
 
 
 def reference_for(wav: Path) -> str | None:
@@ -92,7 +102,7 @@ def read_pcm(path: Path) -> bytes:
 
 async def stream(path: Path, *, speed: float = 1.0, threads: int | None = None,
                  options: dict[str, Any] | None = None, reference: str | None = None) -> BenchResult:
-    from tui_stt.providers.local import TAIL_S, LocalConnection
+    from tui_stt.providers.local import EARLY_TAIL_S, TAIL_S, LocalConnection, ends_sentence
 
     pcm = read_pcm(path)
     audio_seconds = len(pcm) / 32000
@@ -140,18 +150,23 @@ async def stream(path: Path, *, speed: float = 1.0, threads: int | None = None,
         idx = max(0, min(len(sent_at) - 1, -(-int(round(seconds * 16000)) // 1600) - 1))
         return sent_at[idx]
 
+    close_tail = EARLY_TAIL_S if opts["punctuation_commit"] else TAIL_S  # kept after the speech by a pause close
     lag_speech: list[float] = []
+    lag_sentence: list[float] = []
     lag_close: list[float] = []
     detail: list[dict[str, Any]] = []
     texts: list[str] = []
     for mono, event in events:
         if isinstance(event, ev.Committed):
             turn = event.turn
-            speech_end = max(turn.start, turn.end - (TAIL_S if turn.trigger == "vad" else 0.0))
+            in_pause = turn.trigger in ("vad", "punctuation")
+            speech_end = max(turn.start, turn.end - (close_tail if in_pause else 0.0))
             ls = mono - sent_time(speech_end)
             lc = mono - sent_time(event.covered_until)
             lag_speech.append(ls)
             lag_close.append(lc)
+            if in_pause and ends_sentence(turn.text):
+                lag_sentence.append(ls)
             texts.append(turn.text)
             detail.append({"text": turn.text, "start": round(turn.start, 3), "end": round(turn.end, 3),
                            "trigger": turn.trigger, "lag_speech_end": round(ls, 3), "lag_close": round(lc, 3)})
@@ -170,12 +185,55 @@ async def stream(path: Path, *, speed: float = 1.0, threads: int | None = None,
         lag_speech_end_max=round(max(lag_speech), 3) if lag_speech else 0.0,
         lag_close_p50=round(statistics.median(lag_close), 3) if lag_close else 0.0,
         lag_close_max=round(max(lag_close), 3) if lag_close else 0.0,
+        sentence_ends=len(lag_sentence),
+        lag_sentence_p50=round(statistics.median(lag_sentence), 3) if lag_sentence else 0.0,
+        lag_sentence_p95=round(percentile(lag_sentence, 95), 3) if lag_sentence else 0.0,
+        lag_sentence_max=round(max(lag_sentence), 3) if lag_sentence else 0.0,
+        early_commits=sum(1 for d in detail if d["trigger"] == "punctuation"),
         send_ms_mean=round(1000 * statistics.fmean(send_s), 3) if send_s else 0.0,
         send_ms_max=round(1000 * max(send_s), 3) if send_s else 0.0,
         loop_stall_ms_max=round(1000 * max(stalls), 2) if stalls else 0.0,
         wer=round(wer(reference, text), 3) if reference else None, text=text, reference=reference,
-        commits_detail=detail,
+        commits_detail=detail, sentence_lags=[round(v, 3) for v in lag_sentence],
     )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile, linear between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+SUMMARY = ("lag_sentence_p50", "lag_sentence_p95", "lag_sentence_max", "lag_speech_end_p50", "lag_speech_end_max",
+           "wer", "cpu_cores", "peak_rss_mb", "rtf_all_decodes", "decodes", "commits", "early_commits")
+
+
+def run_in_child(argv: list[str]) -> dict[str, Any]:
+    """One run in a fresh interpreter (its own model load and peak RSS); the result as a dict."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "tui_stt.bench.local_bench", *argv, "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def summarize(runs: list[dict[str, Any]]) -> str:
+    lines = [f"{'over ' + str(len(runs)) + ' runs':<22} {'min':>8} {'median':>8} {'max':>8}"]
+    for key in SUMMARY:
+        values = [float(r[key]) for r in runs if r.get(key) is not None]
+        if values:
+            lines.append(f"{key:<22} {min(values):8.3f} {statistics.median(values):8.3f} {max(values):8.3f}")
+    pooled = sorted(v for r in runs for v in r.get("sentence_lags", []))
+    if pooled:
+        lines.append(f"sentence ends pooled   n={len(pooled)} p50 {statistics.median(pooled):.3f} "
+                     f"p95 {percentile(pooled, 95):.3f} max {pooled[-1]:.3f}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-silence-ms", type=int, default=None)
     parser.add_argument("--partial-interval-s", type=float, default=None)
     parser.add_argument("--max-segment-s", type=float, default=None)
+    parser.add_argument("--punctuation-commit", choices=("on", "off"), default=None,
+                        help="commit early at a sentence end (default: the option's, on)")
+    parser.add_argument("--runs", type=int, default=1, help="runs, each in a fresh process, then a summary")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 
@@ -197,8 +258,26 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(reason, file=sys.stderr)
         return 2
-    options = {k: v for k, v in (("min_silence_ms", args.min_silence_ms), ("max_segment_s", args.max_segment_s),
-                                 ("partial_interval_s", args.partial_interval_s)) if v is not None}
+    if args.runs > 1:
+        given = list(sys.argv[1:] if argv is None else argv)
+        child_argv = [a for i, a in enumerate(given)  # the same arguments, less --runs N and --json
+                      if a != "--json" and a != "--runs" and not a.startswith("--runs=")
+                      and not (i and given[i - 1] == "--runs")]
+        runs = [run_in_child(child_argv) for _ in range(args.runs)]
+        if args.json:
+            print(json.dumps(runs, indent=1))
+            return 0
+        for i, r in enumerate(runs, 1):
+            print(f"run {i}: sentence ends {r['sentence_ends']} p50 {r['lag_sentence_p50']:.2f} "
+                  f"p95 {r['lag_sentence_p95']:.2f} max {r['lag_sentence_max']:.2f} s, early {r['early_commits']}, "
+                  f"WER {r['wer']}, {r['cpu_cores']:.2f} cores, {r['peak_rss_mb']:.0f} MB")
+        print(summarize(runs))
+        return 0
+    options: dict[str, Any] = {k: v for k, v in (("min_silence_ms", args.min_silence_ms),
+                                                 ("max_segment_s", args.max_segment_s),
+                                                 ("partial_interval_s", args.partial_interval_s)) if v is not None}
+    if args.punctuation_commit is not None:
+        options["punctuation_commit"] = args.punctuation_commit == "on"
     reference = args.text or reference_for(args.wav)
     result = asyncio.run(stream(args.wav, speed=args.speed, threads=args.threads, options=options,
                                 reference=reference))
@@ -211,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.rtf_commits:.3f} (commits only)")
     print(f"lag speech end   p50 {result.lag_speech_end_p50:.2f} s, max {result.lag_speech_end_max:.2f} s")
     print(f"lag seg. close   p50 {result.lag_close_p50:.2f} s, max {result.lag_close_max:.2f} s")
+    print(f"sentence end     {result.sentence_ends} commits: p50 {result.lag_sentence_p50:.2f} s, "
+          f"p95 {result.lag_sentence_p95:.2f} s, max {result.lag_sentence_max:.2f} s "
+          f"({result.early_commits} early, trigger punctuation)")
     print(f"CPU              {result.cpu_cores:.2f} cores ({result.cpu_seconds:.1f} s CPU in "
           f"{result.wall_seconds:.1f} s wall, speed {args.speed:g})")
     print(f"peak RSS         {result.peak_rss_mb:.0f} MB")

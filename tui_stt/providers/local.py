@@ -5,8 +5,9 @@ Moonshine is not a streaming model, so streaming is simulated like this:
 * ``send`` runs a Silero VAD over 32 ms windows (fast, on the event loop) and a ``Segmenter`` turns the
   per-window speech flags into segments: a segment opens after ``MIN_SPEECH_S`` of speech (with
   ``PREROLL_S`` of audio before the onset), and closes after ``min_silence_ms`` of silence (trigger
-  ``vad``), when it reaches ``max_segment_s`` (trigger ``max_segment``: cut in the longest pause in its
-  second half as a VAD close there would, else right there), or on ``finish()`` (trigger ``finish``).
+  ``vad``), early when its text ends a sentence (trigger ``punctuation``, below), when it reaches
+  ``max_segment_s`` (trigger ``max_segment``: cut in the longest pause in its second half as a VAD close
+  there would, else right there), or on ``finish()`` (trigger ``finish``).
 * Decoding runs on one worker thread per connection, one decode at a time. A closed segment is always
   decoded and committed (``Committed`` + ``TurnEnded``; an empty text commits nothing); while a segment
   is open and the last VAD window was speech, it is re-decoded for a ``Partial`` when the worker is
@@ -15,10 +16,21 @@ Moonshine is not a streaming model, so streaming is simulated like this:
   ``max_segment_s`` before the decode ends, so its commit starts at once). Audio cut mid-speech gets ``PAD_S`` of
   silence appended before decoding (Moonshine otherwise often loops), and ``collapse_repeats`` removes
   loops that still come out.
-* In a pause, once ``TAIL_S`` of silence follows the last speech window, the open segment is decoded
-  once more with exactly the audio a VAD close would commit ("speculative" partial). When the segment
-  does close there, its commit reuses that text (the worker memoises the last few decodes by audio
-  range) instead of decoding again, so the commit follows the close almost at once.
+* In a pause, once the close tail follows the last speech window, the open segment is decoded once
+  more with exactly the audio a close in that pause would commit ("speculative" partial; started as
+  soon as the worker is free). When the segment does close there, its commit reuses that text (the
+  worker memoises the last few decodes by audio range) instead of decoding again, so the commit follows
+  the close almost at once. The close tail is ``TAIL_S``, or ``EARLY_TAIL_S`` with ``punctuation_commit``.
+* ``punctuation_commit`` (the idea of AssemblyAI's ``min_turn_silence``): when the speculative text ends
+  a sentence (``ends_sentence``: . ? ! possibly before closing quotes; not "..." or "Mr."), the segment is
+  closed at the end of that audio (trigger ``punctuation``, ``Segmenter.end_turn``) once
+  ``MIN_TURN_SILENCE_S`` of silence follows the speech with no speech since (a shorter gap is a pause
+  between words, which Moonshine also ends with a full stop), and the memoised text is committed at once;
+  otherwise ``min_silence_ms`` stays the close. A plain partial whose audio happened to take the last
+  words counts as well (it often runs when the speech ends, and the speculative decode would wait for
+  it). Speech that comes back opens a new segment whose pre-roll stops at the end of the committed
+  audio, so nothing is decoded twice or lost. The decode itself (about 0.12 s per second of segment on
+  one thread here) is what remains of the lag.
 * Results come back to the event loop with ``call_soon_threadsafe`` in the worker's order, so partials
   of a segment always precede its commit.
 
@@ -63,6 +75,8 @@ FRAME = 512  # samples per VAD decision (32 ms), Silero's window shift at 16 kHz
 PREROLL_S = 0.3  # audio kept before the detected onset (the VAD reacts late; first words get cut)
 MIN_SPEECH_S = 0.09  # speech needed to open a segment (3 windows): single clicks open nothing
 TAIL_S = 0.3  # silence kept after the last speech window in the decoded audio
+EARLY_TAIL_S = 0.1  # the same with punctuation_commit: the speculative decode starts this much sooner
+MIN_TURN_SILENCE_S = 0.25  # silence before a segment whose text ends a sentence is closed (punctuation_commit)
 PAD_S = 0.2  # silence appended to audio cut mid-speech before decoding (stops looping outputs)
 URL = "local:moonshine-base-en"
 EMPTY_DECODE_WARN_S = 1.5  # a segment this long that decodes to nothing is reported (shorter: likely noise)
@@ -85,7 +99,7 @@ class Segment:
     start: int
     end: int
     covered_until: int  # audio up to here is accounted for (the point where the segment was closed)
-    trigger: str  # "vad" | "max_segment" | "finish"
+    trigger: str  # "vad" | "punctuation" | "max_segment" | "finish"
     audio: np.ndarray
     ends_in_silence: bool = True  # False when cut mid-speech (max_segment, or input ending in speech)
     starts_in_silence: bool = True  # False when it goes on from a segment cut mid-speech (no pause before it)
@@ -105,12 +119,18 @@ class Segmenter:
 
     ``is_speech`` is called once per ``FRAME`` samples (int16 array) in stream order. ``feed`` returns
     ``Onset`` and ``Segment`` events in order; ``flush`` closes the open segment at the end of input.
-    ``min_silence_ms`` and ``max_segment_s`` may be changed at any time (they apply from the next window).
+    ``min_silence_ms``, ``max_segment_s`` and ``close_tail`` may be changed at any time (they apply from
+    the next window).
+
+    ``close_tail`` (samples, ``tail`` unless given) is the silence after the last speech window that a
+    segment closed in a pause keeps (``vad`` and ``punctuation`` closes); ``tail`` itself sets the margins
+    of ``max_segment`` cuts and of ``flush``. ``end_turn`` closes a segment early (trigger
+    ``punctuation``): its caller has found that the decoded text ends a sentence.
     """
 
     def __init__(self, is_speech: Callable[[np.ndarray], bool], *, min_silence_ms: float = 500,
                  max_segment_s: float = 9.0, preroll_s: float = PREROLL_S, min_speech_s: float = MIN_SPEECH_S,
-                 tail_s: float = TAIL_S, rate: int = RATE) -> None:
+                 tail_s: float = TAIL_S, close_tail_s: float | None = None, rate: int = RATE) -> None:
         import numpy as np
 
         self._np = np
@@ -121,6 +141,7 @@ class Segmenter:
         self.preroll = int(round(preroll_s * rate))
         self.min_speech = int(round(min_speech_s * rate))
         self.tail = int(round(tail_s * rate))
+        self.close_tail = self.tail if close_tail_s is None else int(round(close_tail_s * rate))
         self._buf = bytearray()  # int16 audio from sample _buf_start to _received
         self._buf_start = 0
         self._received = 0
@@ -132,6 +153,7 @@ class Segmenter:
         self._pauses: list[tuple[int, int]] = []  # silence runs (start, end) inside the open segment
         self._open_mid_speech = False  # the open segment goes on from a cut made mid-speech
         self._index = 0
+        self._turn_end: tuple[int, int, int] | None = None  # armed early close: (index, end, min silence)
 
     # -- state --------------------------------------------------------------------------------------
     @property
@@ -147,6 +169,31 @@ class Segmenter:
             return None
         return OpenSegment(self._index, self._open_start, self._received, self._last_speech_end,
                            max(self._vad_pos - self._last_speech_end, 0))
+
+    def close_end(self, speech_end: int) -> int:
+        """Where a segment whose speech ends at ``speech_end`` ends when closed in the pause after it."""
+        return speech_end + self.close_tail
+
+    @property
+    def turn_end_pending(self) -> bool:
+        """An early close (``end_turn``) waits for its silence."""
+        return self._turn_end is not None
+
+    def end_turn(self, index: int, end: int, min_silence: int) -> Segment | None:
+        """The text decoded from the open segment's audio ``[start, end)`` ends a sentence: close the
+        segment at ``end`` (trigger ``punctuation``) once ``min_silence`` samples of silence follow its last
+        speech window, if no speech comes after ``end``. Returns the segment when that is so already;
+        otherwise the close is armed and a later ``feed`` returns it, unless speech comes first (then it is
+        dropped). Nothing happens (None) when segment ``index`` is no longer open, or has speech after
+        ``end`` (the decoded text is not all of it)."""
+        if (self._open_start is None or index != self._index or not self._last_speech_end <= end <= self._received
+                or end <= self._open_start):
+            return None
+        # (at least up to ``end``: the audio after the segment is all classified, and silent, when it closes)
+        self._turn_end = (index, end, max(int(min_silence), end - self._last_speech_end, 1))
+        if self._vad_pos - self._last_speech_end >= self._turn_end[2]:
+            return self._close_turn()
+        return None
 
     def audio(self, start: int, end: int) -> np.ndarray:
         """A copy of the int16 audio ``[start, end)`` (must still be buffered)."""
@@ -177,11 +224,14 @@ class Segmenter:
                 continue
             if speech:
                 self._last_speech_end = end
+                self._turn_end = None  # speech came back: the sentence went on
             elif self._pauses and self._pauses[-1][1] == start:
                 self._pauses[-1] = (self._pauses[-1][0], end)
             else:
                 self._pauses.append((start, end))
-            if (end - self._last_speech_end) * 1000 >= self.min_silence_ms * self.rate:
+            if self._turn_end is not None and end - self._last_speech_end >= self._turn_end[2]:
+                out.append(self._close_turn())
+            elif (end - self._last_speech_end) * 1000 >= self.min_silence_ms * self.rate:
                 out.append(self._close_vad(end))
             elif end - self._open_start >= self.max_segment_s * self.rate:
                 out.append(self._cut(end))
@@ -196,7 +246,7 @@ class Segmenter:
         received = self._received
         # speech up to (nearly) the end: keep everything, the unclassified remainder may be speech too
         near_end = received - self._last_speech_end <= self.tail + FRAME
-        end = received if near_end else self._last_speech_end + self.tail
+        end = received if near_end else self.close_end(self._last_speech_end)
         return self._close(end, received, "finish", ends_in_silence=not near_end)
 
     # -- internals ----------------------------------------------------------------------------------
@@ -208,7 +258,12 @@ class Segmenter:
         self._open_mid_speech = False
 
     def _close_vad(self, now: int) -> Segment:
-        return self._close(min(now, self._last_speech_end + self.tail), now, "vad")
+        return self._close(min(now, self.close_end(self._last_speech_end)), now, "vad")
+
+    def _close_turn(self) -> Segment:
+        assert self._turn_end is not None
+        end = self._turn_end[1]
+        return self._close(end, max(self._vad_pos, end), "punctuation")
 
     def _close(self, end: int, covered: int, trigger: str, ends_in_silence: bool = True) -> Segment:
         assert self._open_start is not None
@@ -216,9 +271,10 @@ class Segmenter:
                       ends_in_silence, not self._open_mid_speech)
         self._index += 1
         self._open_start = None
-        self._prev_end = end
+        self._prev_end = end  # the next segment's pre-roll stops here: no audio is decoded twice
         self._run_start = None
         self._pauses = []
+        self._turn_end = None
         return seg
 
     def _cut(self, now: int) -> Segment:
@@ -229,6 +285,7 @@ class Segmenter:
         sides of the cut (capped at ``tail``/``preroll``; the latest of equals) among those whose middle is
         in the second half and the one going on now. Without a pause, cut right here (mid-speech)."""
         assert self._open_start is not None
+        self._turn_end = None
         start = self._open_start
         half = start + (now - start) // 2
         full = min(self.tail, self.preroll)
@@ -250,7 +307,7 @@ class Segmenter:
         else:
             p_start, p_end = pause
             if self._last_speech_end <= p_start:  # the pause lasts until now: nothing left open
-                return self._close(min(now, p_start + self.tail), now, "max_segment")
+                return self._close(min(now, self.close_end(p_start)), now, "max_segment")
             mid = (p_start + p_end) // 2
             end = min(mid, p_start + self.tail)
             resume = max(mid, p_end - self.preroll)  # the speech after the pause opens the next segment
@@ -273,6 +330,25 @@ class Segmenter:
         if drop >= self.rate or (self._open_start is not None and drop > 0):
             del self._buf[:2 * drop]
             self._buf_start = keep
+
+
+_CLOSERS = "\"'\u201d\u2019\u00bb)]"  # closing quotes and brackets that may follow the full stop
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e"})
+
+
+def ends_sentence(text: str) -> bool:
+    """``text`` ends in terminal punctuation: ``.``, ``?`` or ``!``, possibly followed by closing quotes or
+    brackets. Not an ellipsis (the speaker trails off) and not a title such as ``Mr.``."""
+    t = text.rstrip().rstrip(_CLOSERS).rstrip()
+    if not t or t[-1] not in ".?!" or not any(ch.isalnum() for ch in t):
+        return False
+    if t[-1] == ".":
+        if t.endswith(".."):
+            return False
+        words = t[:-1].split()
+        if words and words[-1].lower().lstrip("\"'(\u201c\u2018") in _ABBREVIATIONS:
+            return False
+    return True
 
 
 def collapse_repeats(text: str) -> str:
@@ -370,6 +446,7 @@ class LocalConnection(Connection):
         self._partial_seg = -1
         self._partial_pos = 0
         self._speculated: tuple[int, int] | None = None  # (segment, speech end) of the last speculative decode
+        self._turn_pad: tuple[int, int, int] | None = None  # (segment, end, pad) of the partial that ended a turn
         self._memo: dict[tuple[int, int, int], str] = {}  # worker thread only: (start, end, pad) -> text
         self._committed_seg = -1
         self._turn_index = 0
@@ -385,9 +462,12 @@ class LocalConnection(Connection):
         loaded, vad = await asyncio.to_thread(self._load)
         self._recognizer = loaded
         self._segmenter = Segmenter(SileroFrames(vad), min_silence_ms=self.options["min_silence_ms"],
-                                    max_segment_s=self.options["max_segment_s"])
+                                    max_segment_s=self.options["max_segment_s"], close_tail_s=self._close_tail_s())
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tui-stt-local")
         self.emit(ev.Opened(self.product, url=URL))
+
+    def _close_tail_s(self) -> float:
+        return EARLY_TAIL_S if self.options["punctuation_commit"] else TAIL_S
 
     def _load(self) -> tuple[local_model.LoadedRecognizer, Any]:
         return local_model.get_recognizer(self._threads_wanted), local_model.new_vad()
@@ -432,6 +512,7 @@ class LocalConnection(Connection):
         if self._segmenter is not None:
             self._segmenter.min_silence_ms = float(self.options["min_silence_ms"])
             self._segmenter.max_segment_s = float(self.options["max_segment_s"])
+            self._segmenter.close_tail = int(round(self._close_tail_s() * RATE))
         changed = {k: self.options[k] for k in changes if k in self.options}
         if changed:
             self.emit(ev.Configured(self.product, changes=changed, how="in-session"))
@@ -501,24 +582,29 @@ class LocalConnection(Connection):
     def _submit_commit(self, seg: Segment) -> None:
         self._commits_submitted += 1
         pad = 0 if seg.ends_in_silence else int(PAD_S * RATE)
+        if seg.trigger == "punctuation" and self._turn_pad is not None and self._turn_pad[:2] == (seg.index, seg.end):
+            pad = self._turn_pad[2]  # as the partial that ended the sentence was decoded (its text is memoised)
         self._submit(_Job("commit", seg.index, seg.start, seg.end, seg.covered_until, seg.trigger, seg.audio, pad))
 
-    def _maybe_partial(self) -> None:
-        if self._inflight or self._stopping or self._segmenter is None:
+    def _maybe_partial(self, pause_only: bool = False) -> None:
+        if self._inflight or self._stopping or self._aborted or self.closed or self._segmenter is None:
             return
         seg = self._segmenter.open_segment()
-        if seg is None:
+        if seg is None or self._segmenter.turn_end_pending:  # (its text is decoded: the close only waits)
             return
         if seg.trailing_silence:
             # In a pause. A partial now would only delay the commit that may come soon, except one: once
-            # the tail after the last speech is in, decode exactly the audio a VAD close would commit.
-            # It is shown as a partial, and if the segment does close there the commit reuses the text.
-            spec_end = seg.speech_end + self._segmenter.tail
+            # the tail after the last speech is in, decode exactly the audio a close in this pause would
+            # commit. It is shown as a partial; if its text ends a sentence (punctuation_commit) the segment
+            # closes early, and if the segment closes there anyway the commit reuses the text.
+            spec_end = self._segmenter.close_end(seg.speech_end)
             if seg.end >= spec_end and self._speculated != (seg.index, seg.speech_end):
                 self._speculated = (seg.index, seg.speech_end)
                 self._partial_seg, self._partial_pos = seg.index, spec_end
                 self._submit(_Job("partial", seg.index, seg.start, spec_end,
                                   audio=self._segmenter.audio(seg.start, spec_end)))
+            return
+        if pause_only:
             return
         since = seg.end - (self._partial_pos if self._partial_seg == seg.index else seg.start)
         interval = max(float(self.options["partial_interval_s"]), self._last_decode_s)
@@ -541,6 +627,9 @@ class LocalConnection(Connection):
                 _, started = self._held_onsets.pop(0)
                 if not (self._aborted or self.closed):
                     self.emit(started)
+        # the worker is free: a pause that is long enough by now gets its speculative decode at once
+        # (not at the next send, up to a batch later)
+        self._maybe_partial(pause_only=True)
 
     def _deliver_result(self, job: _Job, text: str | None, seconds: float, error: BaseException | None,
                         cached: bool) -> None:
@@ -561,9 +650,24 @@ class LocalConnection(Connection):
             if text and job.segment > self._committed_seg:
                 self.emit(ev.Partial(self.product, text, start=self.t(job.start / RATE),
                                      end=self.t(job.end / RATE)))
+            if text:
+                self._maybe_end_turn(job, text)
             return
         self._committed_seg = max(self._committed_seg, job.segment)
         self._deliver_commit(job, text)
+
+    def _maybe_end_turn(self, job: _Job, text: str) -> None:
+        """A partial's text ends a sentence and no speech has come after its audio (a speculative partial,
+        or one that happened to take the last words): close the segment there now, or once
+        ``MIN_TURN_SILENCE_S`` of silence has followed the speech if not yet, unless speech comes back."""
+        seg = self._segmenter
+        if not self.options["punctuation_commit"] or self._stopping or seg is None or not ends_sentence(text):
+            return
+        closed = seg.end_turn(job.segment, job.end, int(round(MIN_TURN_SILENCE_S * RATE)))
+        if seg.turn_end_pending or closed is not None:
+            self._turn_pad = (job.segment, job.end, job.pad)
+        if closed is not None:
+            self._submit_commit(closed)  # the same audio as the partial: the worker's memo has the text
 
     def _deliver_commit(self, job: _Job, text: str) -> None:
         if not text:

@@ -251,6 +251,9 @@ LOCAL_OPTIONS: tuple[OptionSpec, ...] = (
                    live=True, min=0.2, max=10.0, unit="s"),
         OptionSpec("threads", "int", 1, "Decoder threads (1 is as fast for sentences on 2 cores, at half the CPU).",
                    live=True, min=1, max=8),
+        OptionSpec("punctuation_commit", "bool", True,
+                   "Commit a turn early when its text ends a sentence (. ? !) after a short pause; "
+                   "min_silence_ms stays the fallback. Off for dictation.", live=True),
 )
 
 _CATALOG_NAMES = {"PRODUCTS": "PRODUCTS", "ProductSpec": "ProductSpec", "NOVA3": "nova-3", "FLUX": "flux",
