@@ -2,8 +2,10 @@
 
     python scripts/make_screenshots.py [--out screenshots]
 
-main.svg: mid-transcript (speech_3.wav replayed at real speed to Nova-3 through the emulator);
-options.svg: the options editor for Flux with an out-of-range value; error.svg: a refused key.
+main.svg: mid-transcript (speech_3.wav replayed at real speed to Nova-3 through the emulator), with the turn
+timeline and each turn's latency; options.svg: the options panel beside the transcript (Flux, an
+out-of-range value being typed); compare.svg: the compare view, three lanes on the take just recorded;
+error.svg: a refused key.
 Keys used here are fakes; the run uses throw-away config/data directories.
 """
 
@@ -46,22 +48,40 @@ async def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     async with EmulatorServer(scripts=sorted(FIXTURES.glob("*.json")), api_key="fake-key-for-screenshots") as emu:
         app = build_app(_run_config("nova-3", emu.url, "fake-key-for-screenshots"))
-        async with app.run_test(size=(120, 34)) as pilot:
-            # two sentences committed and the third one being spoken
-            await _until(pilot, lambda: len(app.transcript) >= 2 and app.partial.text.count(" ") >= 2)
+        async with app.run_test(size=(140, 40)) as pilot:
+            # two sentences committed (with their latency) and the third one being spoken
+            await _until(pilot, lambda: len(app.controller.take.figures if app.controller.take else []) >= 2
+                         and app.partial.text.count(" ") >= 2)
             (out / "main.svg").write_text(app.export_screenshot(title="tui-stt"))
             await pilot.press("q")
 
-        app = build_app(_run_config("flux", emu.url, "fake-key-for-screenshots"), autostart=False)
-        async with app.run_test(size=(120, 34)) as pilot:
+        app = build_app(_run_config("flux", emu.url, "fake-key-for-screenshots"))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await _until(pilot, lambda: len(app.transcript) >= 1)
             await pilot.press("o")
-            await pilot.pause()
+            await pilot.pause(0.3)
             from textual.widgets import Input
 
             app.screen.query_one("#opt-eot_threshold", Input).value = "1.2"
-            app.screen.query_one("#opt-eager_eot_threshold", Input).value = "0.5"
-            await pilot.pause(0.2)
+            await pilot.pause(0.3)
             (out / "options.svg").write_text(app.export_screenshot(title="tui-stt: options"))
+            await pilot.press("escape")
+            await pilot.press("q")
+
+        app = build_app(_run_config("nova-3", emu.url, "fake-key-for-screenshots"))
+        app.run_config.speed = float("inf")
+        async with app.run_test(size=(140, 40)) as pilot:
+            await _until(pilot, lambda: len(app.transcript) == 3 and not app.streaming)
+            await pilot.press("c")
+            await _until(pilot, lambda: bool(app.screen.query("#compare-lanes-input")))
+            from textual.widgets import Input
+
+            app.screen.query_one("#compare-lanes-input", Input).value = "nova-3; flux; nova-3 endpointing=800"
+            await pilot.press("enter")
+            screen = app.screen
+            await _until(pilot, lambda: getattr(screen, "summary", None) is not None, timeout=60)
+            await pilot.pause(0.3)
+            (out / "compare.svg").write_text(app.export_screenshot(title="tui-stt: compare"))
             await pilot.press("escape")
             await pilot.press("q")
 
@@ -71,7 +91,7 @@ async def main(out: Path) -> None:
             await pilot.pause(0.3)
             (out / "error.svg").write_text(app.export_screenshot(title="tui-stt: refused key"))
             await pilot.press("q")
-    print("wrote", ", ".join(str(out / n) for n in ("main.svg", "options.svg", "error.svg")))
+    print("wrote", ", ".join(str(out / n) for n in ("main.svg", "options.svg", "compare.svg", "error.svg")))
 
 
 if __name__ == "__main__":

@@ -354,7 +354,7 @@ def summarize(results: Sequence[LaneResult], reference: str | None = None) -> di
 def table(summary: Mapping[str, Any]) -> str:
     """The summary as a plain-text table (headless compare prints it)."""
     ref = summary.get("reference")
-    head = ["lane", "turns", "words", "1st text p50/p95", "final p50/p95", "gaps", "WER" if ref else "diff"]
+    head = ["lane", "turns", "words", "first p50/95", "final p50/95", "gaps", "WER" if ref else "diff"]
     rows = [head]
     for row in summary["lanes"]:
         fp, eos = row.get("first_partial_ms") or {}, row.get("eos_to_final_ms") or {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 from collections import deque
@@ -113,6 +114,7 @@ class Controller:
         self._levels: deque[tuple[float, float]] = deque(maxlen=1200)  # (audio position, monotonic) this take
         self._last_settings_problem: str | None = None
         self.take_extra: dict[str, Any] = {}  # more fields for each take.json (a compare lane's label)
+        self._input_override: Path | None = None  # replay_next(): a take folder for the next take only
 
     # -- what the front ends read ------------------------------------------------------------------
     @property
@@ -253,6 +255,20 @@ class Controller:
         self._task = asyncio.get_running_loop().create_task(self.run_take(), name="take")
         return self._task
 
+    def replayable(self) -> Path | None:
+        """The newest take folder of this controller with audio to replay (the current or last take)."""
+        from tui_stt.takes import AUDIO
+
+        for take in reversed(self.takes):
+            if take.folder is not None and (take.folder / AUDIO).exists():
+                return take.folder
+        return None
+
+    def replay_next(self, folder: Path) -> None:
+        """The next ``run_take`` replays ``folder``'s audio (a take folder) at real speed, once; the
+        input configured for the run (microphone or file) is used again after it."""
+        self._input_override = folder
+
     async def run_take(self) -> Take | None:
         """Run one take to its end. None when it could not start (no key, unusable input: said as a notice)."""
         from tui_stt.audio.sources import AudioInputError
@@ -272,8 +288,15 @@ class Controller:
             self.set_state(State.ERROR, exc.message)
             self.notice(exc.message, "error")
             return None
+        override, self._input_override = self._input_override, None
+        run = self.run if override is None else dataclasses.replace(self.run, input_path=override, speed=1.0)
         try:
-            source, note = await asyncio.to_thread(self.source_factory, self.run)
+            if override is not None:
+                from tui_stt.app_config import make_source as default_source
+
+                source, note = await asyncio.to_thread(default_source, run)
+            else:
+                source, note = await asyncio.to_thread(self.source_factory, run)
             await source.open()
         except AudioInputError as exc:
             self.set_state(State.ERROR, str(exc))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from textual import on, work
@@ -27,14 +29,27 @@ from tui_stt.providers.options import PRODUCTS
 from tui_stt.transcript import Transcript
 from tui_stt.ui.messages import LevelSampled, SessionEvent, TranscriptSaved
 from tui_stt.ui.widgets import EventsLog, MicLevel, PartialView, StatusLine, TranscriptView
+from tui_stt.ui.widgets.events_log import EventsPane
+from tui_stt.ui.widgets.options_panel import HOW_TEXT, OptionsPanel
+from tui_stt.ui.widgets.timeline import TimelineView
 
 log = logging.getLogger("tui_stt.ui")
 
 EVENT_KIND = {
-    ev.Opened: "ok", ev.Configured: "ok", ev.Warning: "warning", ev.Error: "error", ev.Reconnecting: "warning",
+    ev.Opened: "ok", ev.Configured: "option", ev.Warning: "warning", ev.Error: "error", ev.Reconnecting: "reconnect",
     ev.Closed: "dim", ev.SpeechStarted: "dim", ev.TurnEnded: "dim", ev.Connecting: "info", ev.Ended: "info",
-    ev.Gap: "warning", ev.StateChanged: "warning",
+    ev.Gap: "gap", ev.StateChanged: "warning",
 }
+# what the events pane's filter calls each event ("errors" is by kind: errors, warnings and gaps)
+EVENT_CATEGORY = {
+    ev.Connecting: "connection", ev.Opened: "connection", ev.Closed: "connection", ev.Reconnecting: "connection",
+    ev.Gap: "connection", ev.Ended: "connection", ev.StateChanged: "connection", ev.Warning: "connection",
+    ev.Error: "connection", ev.SpeechStarted: "turns", ev.TurnEnded: "turns", ev.Configured: "options",
+}
+# the footer leaves these keys out below a width (they stay in the help and the command palette), so that
+# q and the essentials stay visible on an 80-column terminal
+FOOTER_MIN_WIDTH = {"toggle_events": 100, "help": 100, "next_preset": 120, "clear": 120, "compare": 110,
+                    "replay": 90}
 
 # the session's state (``tui_stt.session.State``) -> the status line's state text
 SESSION_STATE_TEXT = {
@@ -50,14 +65,23 @@ class TuiSttApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-stt"
     ENABLE_COMMAND_PALETTE = True
+    ALLOW_IN_MAXIMIZED_VIEW = "Footer, #status"  # the enlarged events pane keeps the product and the keys
 
     BINDINGS = [
         Binding("space", "toggle_stream", "Start/Stop", id="toggle_stream"),
         Binding("m", "toggle_pause", "Pause input", id="toggle_pause", show=False),
         Binding("p", "switch_product", "Product", id="switch_product"),
         Binding("o", "edit_options", "Options", id="edit_options"),
+        Binding("e", "toggle_events", "Events", id="toggle_events", tooltip="enlarge the events pane, or restore it"),
+        Binding("v", "events_filter", "Events filter", id="events_filter", show=False),
+        Binding("t", "next_preset", "Preset", id="next_preset", tooltip="the next turn-taking preset"),
+        Binding("r", "replay", "Replay", id="replay", tooltip="replay the last take's audio with the current "
+                                                                "product and options"),
+        Binding("R", "pick_take", "Replay a take", id="pick_take", show=False),
+        Binding("c", "compare", "Compare", id="compare", tooltip="the same audio through several products "
+                                                                  "or options side by side"),
+        Binding("f", "cycle_format", "Save format", id="cycle_format"),
         Binding("ctrl+s", "save", "Save", id="save", priority=True),
-        Binding("f", "cycle_format", "Save format", id="cycle_format", show=False),
         Binding("ctrl+l", "clear", "Clear", id="clear"),
         Binding("k", "enter_key", "API key", id="enter_key", show=False),
         Binding("question_mark", "help", "Help", id="help"),
@@ -86,6 +110,8 @@ class TuiSttApp(App[int]):
         self._quit_worker: Worker[None] | None = None  # the graceful quit, once started
         self._interrupted = False  # a second quit signal: exit at once with INTERRUPTED
         self._signal_handlers: dict[int, Any] = {}  # signal -> the handler it had before on_mount
+        self.presets_api = load_presets()
+        self._told_save_hint = False
         if run.settings.keymap:
             self.set_keymap(dict(run.settings.keymap))
 
@@ -99,13 +125,17 @@ class TuiSttApp(App[int]):
             with Vertical(id="partial-pane", classes="pane") as live:
                 live.border_title = "Live"
                 yield PartialView(id="partial")
-        with Vertical(id="transcript-pane", classes="pane") as tp:
-            tp.border_title = "Transcript"
-            yield TranscriptView(id="transcript")
-        with Vertical(id="events-pane", classes="pane") as ep:
-            ep.border_title = "Events"
-            yield EventsLog(id="events")
-        yield Footer()
+        yield TimelineView(vad=self.run_config.vad, id="timeline", classes="pane")
+        with Horizontal(id="body"):
+            with Vertical(id="main-col"):
+                with Vertical(id="transcript-pane", classes="pane") as tp:
+                    tp.border_title = "Transcript"
+                    yield TranscriptView(id="transcript")
+                with EventsPane(id="events-pane", classes="pane") as ep:
+                    ep.border_title = "Events"
+                    yield EventsLog(id="events")
+            yield OptionsPanel(id="options-panel", classes="pane")  # beside the transcript, hidden until o
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # the main screen's widgets, kept so that updates keep working while a modal is on top
@@ -114,6 +144,10 @@ class TuiSttApp(App[int]):
         self.status = self.query_one("#status", StatusLine)
         self.mic = self.query_one("#mic", MicLevel)
         self.partial = self.query_one("#partial", PartialView)
+        self.options_panel = self.query_one("#options-panel", OptionsPanel)
+        self._show_events_filter()
+        self.watch(self.screen, "maximized", lambda _widget: self._show_events_filter(), init=False)
+        self.timeline = self.query_one("#timeline", TimelineView)
         self._narrow(self.size.width)
         self.status.product_label = PRODUCTS[self.product].label
         self.status.save_format = self.save_format
@@ -195,6 +229,37 @@ class TuiSttApp(App[int]):
 
     def _narrow(self, width: int) -> None:
         self.screen.set_class(width < 100, "-narrow")
+        self._update_footer_keys(width)
+
+    def _update_footer_keys(self, width: int | None = None) -> None:
+        """The footer shows the save format on ``f``, and leaves out less-used keys when narrow (the help and
+        the command palette list every key), so that ``q`` stays visible on an 80-column terminal."""
+        width = self.size.width if width is None else width
+        key_to_bindings = self._bindings.key_to_bindings
+        for key, bindings in list(key_to_bindings.items()):
+            shown = []
+            for b in bindings:
+                if b.id == "cycle_format":
+                    b = replace(b, description=f"Format: {self.save_format}")
+                if b.id in FOOTER_MIN_WIDTH:
+                    b = replace(b, show=width >= FOOTER_MIN_WIDTH[b.id])
+                shown.append(b)
+            key_to_bindings[key] = shown  # a new list: the class's own bindings are shared between apps
+        self.refresh_bindings()
+
+    def _key(self, binding_id: str) -> str:
+        """How the footer shows the (first) key of a binding, remaps included."""
+        keymap = self.run_config.settings.keymap or {}
+        for b in self.BINDINGS:
+            if isinstance(b, Binding) and b.id == binding_id:
+                key = keymap.get(binding_id, b.key).split(",")[0].strip()
+                return self.get_key_display(Binding(key, b.action))
+        return binding_id
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_preset":
+            return self.presets_api is not None and bool(self.preset_names())
+        return True
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -205,6 +270,9 @@ class TuiSttApp(App[int]):
         yield SystemCommand("Save options as defaults",
                             "write this run's options of the current product to the settings file",
                             self.action_save_defaults)
+        for name in self.preset_names():
+            yield SystemCommand(f"Preset: {name}", self._preset_help(name),
+                                lambda name=name: self.apply_preset(name))
         for fmt in FORMATS:
             yield SystemCommand(f"Save format: {fmt}", f"save transcripts as .{fmt}",
                                 lambda fmt=fmt: self._set_format(fmt))
@@ -280,6 +348,7 @@ class TuiSttApp(App[int]):
 
     # -- core events -> widgets --------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
+        self.timeline.feed(event)  # every event, in order, at the audio position it arrived at
         if isinstance(event, ev.Level):
             self._level_history.append(event.rms_dbfs)
             history, self._level_history = self._level_history, []
@@ -314,11 +383,16 @@ class TuiSttApp(App[int]):
             return
         if isinstance(e, ev.TurnLatency):
             self.status.latency_ms = e.ms
+            take = self.controller.take
+            if e.final and take is not None:
+                stats = take.latency_summary()["eos_to_final_ms"]
+                self.status.final_p50, self.status.final_p95 = stats["p50"], stats["p95"]
+                self.transcript_view.add_latency(e)
             return
         if isinstance(e, ev.RunState):
             self.status.state = e.state
             if e.state == "recovering":
-                self.events_log.add(ev.describe(e), "warning")
+                self.events_log.add(ev.describe(e), "warning", "connection")
             elif e.state in ("ended", "error"):
                 self.status.stopped_at = time.monotonic()
                 self.partial.clear()
@@ -334,13 +408,16 @@ class TuiSttApp(App[int]):
                 self.transcript_view.add_separator(take.label if take is not None else f"take {e.number}")
             self.status.turns = 0
             self.status.latency_ms = None
+            self.status.final_p50 = self.status.final_p95 = None
             self.status.started_at = time.monotonic()
             self.status.stopped_at = None
             if e.journal:
                 self.events_log.add(f"journal: {e.journal}", "dim")
             return
         if isinstance(e, ev.Notice):
-            self.events_log.add(e.text, e.level if e.level in ("ok", "warning", "error") else "info")
+            about_options = "option" in e.text or "preset" in e.text
+            self.events_log.add(e.text, e.level if e.level in ("ok", "warning", "error") else "info",
+                                "options" if about_options else None)
             if e.level == "error":
                 self.notify(e.text, severity="error", timeout=10)
             elif e.level == "warning":
@@ -361,7 +438,7 @@ class TuiSttApp(App[int]):
             kind = "error"
         elif isinstance(e, ev.Ended) and e.gap_seconds > 0 and not e.error:
             kind = "warning"
-        self.events_log.add(ev.describe(e), kind)
+        self.events_log.add(ev.describe(e), kind, EVENT_CATEGORY.get(type(e)))
 
     def _show_gap(self, gap: ev.Gap) -> None:
         """Audio that will never be transcribed: a marked line at its place in the transcript, a warning."""
@@ -390,6 +467,62 @@ class TuiSttApp(App[int]):
         else:
             self.start_session()
 
+    def action_replay(self) -> None:
+        """The tuning loop: the current (or last) take's audio again, through the current product and
+        options, at real speed, as a new take."""
+        folder = self.controller.replayable()
+        if folder is None:
+            self.notify("Nothing to replay yet: a take records its audio as it streams (unless --no-record). "
+                        "R lists older takes.", severity="warning")
+            return
+        self.replay(folder)
+
+    def replay(self, folder: Any) -> None:
+        async def go() -> None:
+            await self.stop_session()
+            self.controller.replay_next(folder)
+            self.events_log.add(f"replaying take {folder.name} through {self.controller.spec.label}", "info",
+                                "connection")
+            self.start_session()
+
+        self.run_worker(go(), group="control", exit_on_error=False, description="replay")
+
+    def action_pick_take(self) -> None:
+        from tui_stt.takes import list_takes
+        from tui_stt.ui.screens.takes import TakesScreen
+
+        def chosen(folder: Any) -> None:
+            if folder is not None:
+                self.replay(folder)
+
+        infos = list_takes(self.run_config.takes_root)
+        self.push_screen(TakesScreen(infos, self.product, dict(self.controller.options)), chosen)
+
+    def action_compare(self) -> None:
+        """The compare view on the last take's audio (else the input file, else the microphone)."""
+        from dataclasses import replace as dc_replace
+
+        from tui_stt.ui.screens.compare import CompareScreen
+
+        folder = self.controller.replayable()
+        run = self.run_config
+        if folder is not None:
+            run = dc_replace(run, input_path=folder, speed=1.0)
+            label = f"take {folder.name}"
+        else:
+            label = run.input_path.name if run.input_path is not None else "the microphone"
+        status = self.controller.product_status()
+        lanes = [self.product] + [p for p, st in status.items() if p != self.product and st == "ready"]
+        text = "; ".join(lanes[:3])
+
+        async def go() -> None:
+            await self.stop_session()
+            source_factory = None if folder is not None else self.controller.source_factory
+            self.push_screen(CompareScreen(run, text, label, connection_factory=self.controller.connection_factory,
+                                           source_factory=source_factory))
+
+        self.run_worker(go(), group="control", exit_on_error=False, description="compare")
+
     def action_toggle_pause(self) -> None:
         if self.controller.toggle_pause() is None:
             self.notify("Not streaming")
@@ -409,33 +542,142 @@ class TuiSttApp(App[int]):
         await self.stop_session()
         await self.controller.switch_product(product)
         self.status.product_label = self.controller.spec.label
+        if self.options_panel.is_open:
+            await self._open_options()  # the new product's options
         if was_streaming:
             self.start_session()
 
-    def action_edit_options(self) -> None:
-        from tui_stt.ui.screens import OptionsScreen
+    async def action_edit_options(self) -> None:
+        """Open the options panel beside the transcript (focus on its first field), or close it."""
+        if self.options_panel.is_open:
+            self.options_panel.close()
+            return
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        await self._open_options()
 
-        product = self.product
+    async def _open_options(self) -> None:
+        spec = self.controller.spec
+        await self.options_panel.show(self.product, spec.label, spec.options, self.controller.options,
+                                      presets=self.preset_names() if self.presets_api is not None else None,
+                                      preset=self.current_preset())
 
-        def applied(values: dict[str, Any] | None) -> None:
-            if values is not None and product == self.product:
-                self.apply_options(values)
+    @on(OptionsPanel.Closed)
+    def _options_closed(self) -> None:
+        self.transcript_view.focus()
 
-        self.push_screen(OptionsScreen(product, self.controller.options, self.streaming), applied)
+    @on(OptionsPanel.Apply)
+    def _options_from_panel(self, message: OptionsPanel.Apply) -> None:
+        if message.preset is not None:
+            self.apply_preset(message.preset)
+        else:
+            self.apply_options(message.values, save_as_default=message.save_as_default)
 
-    def apply_options(self, values: dict[str, Any], *, save_as_default: bool = False) -> None:
-        """For this run (in-session, by a reconnect, or at the next start); settings only when asked."""
+    def apply_options(self, values: dict[str, Any], *, save_as_default: bool = False,
+                      preset: str | None = None) -> str | None:
+        """For this run (in-session, by a reconnect, or at the next start); settings only when asked. How
+        they applied is said in the events pane and under the fields of the options panel; returns it."""
         from tui_stt.providers.options import OptionError
 
+        before = dict(self.controller.options)
         try:
             how = self.controller.apply_options(values, save_as_default=save_as_default)
         except OptionError as exc:
-            self.events_log.add(str(exc), "error")
+            self.events_log.add(str(exc), "error", "options")
             self.notify(str(exc), severity="error")
+            self.options_panel.failed(exc.name, str(exc))
+            return None
+        now = self.controller.options
+        changed = {name: value for name, value in now.items() if before.get(name) != value}
+        if changed or preset is not None:
+            what = ", ".join(f"{name}={value}" for name, value in changed.items()) or "no change"
+            self.events_log.add(f"{f'preset {preset}: ' if preset else ''}{what}: {HOW_TEXT.get(how, how)}",
+                                "preset" if preset else "option", "options")
+        self.options_panel.applied(changed, how, now, self.current_preset())
+        if changed and not save_as_default and how != "next start" and not self._told_save_hint:
+            self._told_save_hint = True
+            self.events_log.add("these options apply to this run; to keep them, press \"Save as defaults\" in "
+                                "the options panel (o) or use the command palette (ctrl+p)", "dim", "options")
+        return how
+
+    # -- presets (tui_stt.presets: named sets of turn-taking options) ----------------------------------
+    def _user_presets(self) -> Any:
+        return getattr(self.controller.run.settings, "presets", None)
+
+    def preset_names(self) -> list[str]:
+        api = self.presets_api
+        if api is None:
+            return []
+        try:
+            return list(api.preset_names(self.product, self._user_presets()))
+        except api.PresetError:
+            return []
+
+    def current_preset(self) -> str | None:
+        """The preset the options in use match, if any."""
+        api = self.presets_api
+        if api is None:
+            return None
+        try:
+            found = api.match_preset(self.product, self.controller.options, self._user_presets())
+        except api.PresetError:
+            return None
+        return str(found) if found is not None else None
+
+    def _preset_help(self, name: str) -> str:
+        api = self.presets_api
+        try:
+            return str(api.describe(self.product, name, self._user_presets()))
+        except Exception:  # noqa: BLE001 - a help line only
+            return f"apply the {name} preset's options"
+
+    def apply_preset(self, name: str) -> str | None:
+        """All of the preset's options at once (one change: in-session or one reconnect)."""
+        api = self.presets_api
+        if api is None:
+            self.notify("Presets are not available in this version", severity="warning")
+            return None
+        try:
+            values = api.preset_options(self.product, name, self._user_presets())
+        except api.PresetError as exc:
+            self.events_log.add(str(exc), "error", "options")
+            self.notify(str(exc), severity="error")
+            return None
+        return self.apply_options(values, preset=name)
+
+    def action_next_preset(self) -> None:
+        api = self.presets_api
+        if api is None:
             return
-        if not save_as_default and how != "next start":
-            self.events_log.add("these options apply to this run; to keep them, use \"Save options as defaults\" "
-                                "in the command palette (ctrl+p)", "dim")
+        try:
+            name = api.next_preset(self.product, self.current_preset(), self._user_presets())
+        except api.PresetError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.apply_preset(str(name))
+
+    # -- the events pane ---------------------------------------------------------------------------
+    def action_toggle_events(self) -> None:
+        """Enlarge the events pane to the whole screen (the status line and keys stay), or restore it."""
+        pane = self.query_one("#events-pane", EventsPane)
+        screen = self.screen
+        if screen.maximized is pane:
+            screen.minimize()
+            return
+        screen.maximize(pane, container=False)
+        self.events_log.focus()
+
+    def action_events_filter(self) -> None:
+        self.events_log.cycle_filter()
+        self._show_events_filter()
+
+    def _show_events_filter(self) -> None:
+        pane = self.query_one("#events-pane", EventsPane)
+        shown = self.events_log.filter
+        pane.border_title = "Events" if shown == "all" else f"Events · {shown}"
+        enlarged = self.screen.maximized is pane
+        pane.border_subtitle = (f"{self._key('events_filter')} filter · {self._key('toggle_events')} "
+                                + ("or esc: restore" if enlarged else "enlarge"))
 
     def action_save_defaults(self) -> None:
         self.apply_options({}, save_as_default=True)
@@ -466,6 +708,7 @@ class TuiSttApp(App[int]):
     def _set_format(self, fmt: str) -> None:
         self.save_format = fmt
         self.status.save_format = fmt
+        self._update_footer_keys()
         self.run_config.settings.save_format = fmt
         self._save_settings()
         self.notify(f"ctrl+s saves .{fmt}")
@@ -559,3 +802,13 @@ def run_app(run: RunConfig) -> int:
     with move_terminal_off_fd2(run.log_path):
         result = app.run()
     return int(result or 0)
+
+
+def load_presets() -> Any:
+    """``tui_stt.presets`` (named option sets per product), or None where that module is not there."""
+    try:
+        return importlib.import_module("tui_stt.presets")
+    except ModuleNotFoundError as exc:
+        if exc.name != "tui_stt.presets":
+            raise
+        return None

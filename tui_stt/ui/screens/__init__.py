@@ -1,6 +1,5 @@
 from tui_stt.ui.screens.help import HelpScreen
 from tui_stt.ui.screens.key import KeyScreen
-from tui_stt.ui.screens.options import OptionsScreen
 from tui_stt.ui.screens.product import ProductScreen
 
-__all__ = ["HelpScreen", "KeyScreen", "OptionsScreen", "ProductScreen"]
+__all__ = ["HelpScreen", "KeyScreen", "ProductScreen"]

@@ -1,4 +1,5 @@
-"""Status line: product, connection state, elapsed time, latency of the last turn, save format."""
+"""Status line: product, connection state, elapsed time, latency (end of speech -> final p50/p95 once known,
+else the last turn's), turns, save format."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class StatusLine(Static):
     product_label: reactive[str] = reactive("")
     state: reactive[str] = reactive("idle")
     latency_ms: reactive[float | None] = reactive(None)
+    final_p50: reactive[float | None] = reactive(None)  # end of speech -> final, this take (tui_stt.latency)
+    final_p95: reactive[float | None] = reactive(None)
     save_format: reactive[str] = reactive("txt")
     turns: reactive[int] = reactive(0)
 
@@ -33,13 +36,16 @@ class StatusLine(Static):
     def render(self) -> Text:
         end = self.stopped_at if self.stopped_at is not None else time.monotonic()
         elapsed = 0 if self.started_at is None else int(max(0.0, end - self.started_at))
-        lat = "-" if self.latency_ms is None else f"{self.latency_ms:.0f} ms"
+        if self.final_p50 is not None and self.final_p95 is not None:
+            lat_text = f"final p50/p95 {self.final_p50:.0f}/{self.final_p95:.0f} ms"
+        else:
+            lat_text = "last turn " + ("-" if self.latency_ms is None else f"{self.latency_ms:.0f} ms")
         # most important first; what does not fit the width is left out rather than cut
         parts: list[tuple[str, str]] = [
             (f" {self.product_label} ", "bold"),
             (f"● {self.state}", STATE_STYLE.get(self.state, "")),
             (f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d}", ""),
-            (f"last turn {lat}", ""),
+            (lat_text, ""),
             (f"{self.turns} turns", "dim"),
             (f"save: {self.save_format}", "dim"),
         ]

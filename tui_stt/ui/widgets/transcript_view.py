@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from tui_stt.events import Turn
+from tui_stt.events import Turn, TurnLatency
 from tui_stt.transcript import GapRecord
 from tui_stt.ui.widgets.reflow_log import ReflowLog
 
@@ -67,6 +67,20 @@ class TranscriptView(ReflowLog):
                 self.add_turn(item)
         if follow:
             self.scroll_end(animate=False)
+
+    def add_latency(self, latency: TurnLatency) -> None:
+        """A turn's latency, dimmed under it once known (``tui_stt.latency``): end of speech -> final, and
+        speech onset -> first text."""
+        parts = []
+        if latency.eos_ms is not None:
+            parts.append(f"final {latency.eos_ms:.0f} ms after speech")
+        if latency.first_partial_ms is not None:
+            parts.append(f"first text {latency.first_partial_ms:.0f} ms")
+        if not parts:
+            return
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        trigger = f" · {latency.trigger}" if latency.trigger else ""
+        self.add_line(Text(" " * 11 + "↳ " + " · ".join(parts) + trigger, style="dim"), scroll_end=follow)
 
     def end_turn(self) -> None:
         self._open_turn = None
