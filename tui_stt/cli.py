@@ -309,20 +309,21 @@ def run_export(args: argparse.Namespace) -> int:
 
     try:
         journal = read_journal_full(args.journal)
-        turns, gaps = journal.turns, journal.gaps
+        turns, gaps, latency = journal.turns, journal.gaps, journal.latency
     except (JournalError, OSError) as exc:
         print(f"tui-stt export: {exc}", file=sys.stderr)
         return 1
     if args.output is not None and str(args.output) == "-":
-        sys.stdout.write(render(turns, args.format, gaps=gaps))
+        sys.stdout.write(render(turns, args.format, gaps=gaps, latency=latency))
         return 0
     try:
         if args.output is None:
-            path = write_export(turns, args.format, args.journal.parent, stem=args.journal.stem, gaps=gaps)
+            path = write_export(turns, args.format, args.journal.parent, stem=args.journal.stem, gaps=gaps,
+                                latency=latency)
         else:
             path = write_export(turns, args.format, args.output.parent or Path("."),
                                 stem=args.output.stem if args.output.suffix.lstrip(".") == args.format
-                                else args.output.name, gaps=gaps)
+                                else args.output.name, gaps=gaps, latency=latency)
     except ExportError as exc:
         print(f"tui-stt export: {exc}", file=sys.stderr)
         return 1

@@ -46,6 +46,12 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+def figure_record(f: Any) -> dict[str, Any]:
+    """A turn's latency (``tui_stt.latency.TurnFigures``) as the journal, take.json and JSON exports keep it."""
+    return {"seq": f.seq, "end": round(f.turn_end, 3), "trigger": f.trigger,
+            "first_partial_ms": _r(f.first_partial_ms), "eos_to_final_ms": _r(f.eos_to_final_ms)}
+
+
 class State(str, enum.Enum):
     IDLE = "idle"
     NO_KEY = "no key"
@@ -234,6 +240,11 @@ class Controller:
     def _turn_figures(self, take: Take, fig: Any) -> None:
         """The latency meter finished a turn: kept in the take, sent to the front ends."""
         take.figures.append(fig)
+        if take.journal is not None:
+            try:
+                take.journal.latency(figure_record(fig))
+            except Exception as exc:  # noqa: BLE001 - the journal says why (pending); transcription goes on
+                log.warning("journal latency record failed: %s", exc)
         quick = take.quick_ms.get(fig.seq)
         self.emit(ev.TurnLatency(take.product, seq=fig.seq, ms=quick if quick is not None else
                                  (fig.eos_to_final_ms or 0.0), first_partial_ms=fig.first_partial_ms,
@@ -339,9 +350,7 @@ class Controller:
                                 audio_seconds_captured=round(take.audio_seconds, 3),
                                 gap_seconds=round(take.gap_seconds, 3), failure=take.failure,
                                 latency=take.latency_summary(),
-                                per_turn=[{"seq": f.seq, "end": round(f.turn_end, 3), "trigger": f.trigger,
-                                           "first_partial_ms": _r(f.first_partial_ms),
-                                           "eos_to_final_ms": _r(f.eos_to_final_ms)} for f in take.figures])
+                                per_turn=[figure_record(f) for f in take.figures])
 
     def _open_recorder(self, take: Take) -> Any:
         from tui_stt.takes import TakeError, TakeRecorder
@@ -459,6 +468,22 @@ class Controller:
             self.notice(f"{self.spec.label} options set for this run; used when streaming starts", "ok")
         return "next start"
 
+    def save_preset(self, name: str, values: Mapping[str, Any]) -> tuple[bool, str]:
+        """``values`` as the user preset ``name`` of the current product, written to the settings file.
+        (ok, one line saying what happened); a bad name or value changes nothing."""
+        from tui_stt.presets import PresetError
+
+        settings = self.run.settings
+        try:
+            kept = settings.set_preset(name.strip(), self.product, dict(values))
+        except PresetError as exc:
+            return False, str(exc)
+        problem = self.save_settings()
+        text = ", ".join(f"{k}={v}" for k, v in kept.items())
+        if problem is not None:
+            return False, f"preset {name} is set for this run but not saved: {problem}"
+        return True, f"preset {name} saved for {self.spec.label}: {text}"
+
     def set_key(self, key: str, *, save: bool = False) -> Path | None:
         """A key pasted for this run (ValueError for a malformed one); saved to the config .env on request."""
         spec = self.spec
@@ -502,7 +527,7 @@ class Controller:
         if take is None or not take.transcript.turns:
             raise ValueError("the transcript is empty: nothing to save yet")
         return write_export(list(take.transcript.turns), fmt, directory or self.run.save_dir,
-                            gaps=take.transcript.gaps)
+                            gaps=take.transcript.gaps, latency=[figure_record(f) for f in take.figures])
 
     def settings_options_note(self) -> str | None:
         """Options the settings file sets for the current product (they change every run until removed)."""

@@ -16,7 +16,7 @@ import bisect
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,8 +85,10 @@ def clock(seconds: float) -> str:
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
-def render(turns: Iterable[Turn], fmt: str, *, title: str | None = None, gaps: Iterable[GapLike] = ()) -> str:
-    """The whole transcript in format ``fmt`` (one of ``FORMATS``), ``gaps`` marked at their place."""
+def render(turns: Iterable[Turn], fmt: str, *, title: str | None = None, gaps: Iterable[GapLike] = (),
+           latency: Iterable[Mapping[str, Any]] = ()) -> str:
+    """The whole transcript in format ``fmt`` (one of ``FORMATS``), ``gaps`` marked at their place. JSON also
+    carries each turn's ``latency`` record (``seq``, ``first_partial_ms``, ``eos_to_final_ms``, ``trigger``)."""
     fmt = check_format(fmt)
     items = list(turns)
     holes = sorted((as_gap_record(g) for g in gaps), key=lambda g: (g.start, g.end))
@@ -95,7 +97,7 @@ def render(turns: Iterable[Turn], fmt: str, *, title: str | None = None, gaps: I
     if fmt == "md":
         return _render_md(items, title, holes)
     if fmt == "json":
-        return _render_json(items, title, holes)
+        return _render_json(items, title, holes, [dict(x) for x in latency])
     if fmt == "srt":
         return _render_srt(items, holes)
     return _render_vtt(items, title, holes)
@@ -152,13 +154,16 @@ def _render_md(turns: Sequence[Turn], title: str | None, gaps: Sequence[GapRecor
     return "\n\n".join(blocks) + "\n"
 
 
-def _render_json(turns: Sequence[Turn], title: str | None, gaps: Sequence[GapRecord] = ()) -> str:
+def _render_json(turns: Sequence[Turn], title: str | None, gaps: Sequence[GapRecord] = (),
+                 latency: Sequence[dict[str, Any]] = ()) -> str:
     document: dict[str, Any] = {"format": JSON_FORMAT, "version": JSON_VERSION}
     if title:
         document["title"] = title
     document["turns"] = [turn_to_dict(t) for t in turns]
     if gaps:  # left out when there are none, so a transcript without gaps reads as before
         document["gaps"] = [gap_to_dict(g) for g in gaps]
+    if latency:  # per turn (tui_stt.latency): left out when unknown
+        document["latency"] = list(latency)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -457,6 +462,7 @@ def write_export(
     stem: str | None = None,
     title: str | None = None,
     gaps: Iterable[GapLike] = (),
+    latency: Iterable[Mapping[str, Any]] = (),
 ) -> Path:
     """Save the transcript as ``directory/<stem>.<fmt>`` and return the path.
 
@@ -466,7 +472,7 @@ def write_export(
     ``cannot save transcript to ~/t/transcript.txt: no space left on device``.
     """
     fmt = check_format(fmt)
-    text = render(turns, fmt, title=title, gaps=gaps)
+    text = render(turns, fmt, title=title, gaps=gaps, latency=latency)
     directory = Path(directory).expanduser()
     stem = (stem or default_stem()).strip()
     if stem.lower().endswith("." + fmt):

@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,13 @@ class Journal:
                              "at": time.time()})
         self.flush()
 
+    def latency(self, record: Mapping[str, Any]) -> None:
+        """A turn's latency (``tui_stt.latency``: ``seq``, ``first_partial_ms``, ``eos_to_final_ms``,
+        ``trigger``), known a little after the turn; same rules as ``append``."""
+        self._check_open()
+        self.pending.append({"type": "latency", **dict(record)})
+        self.flush()
+
     def flush(self) -> None:
         """Write every pending record; ``JournalError`` if that fails (they stay pending)."""
         self._check_open()
@@ -221,6 +228,7 @@ class JournalContents:
     turns: list[Turn]
     gaps: list[GapRecord]
     events: list[dict[str, Any]]
+    latency: list[dict[str, Any]] = field(default_factory=list)  # one record per turn whose latency is known
 
     @property
     def gap_seconds(self) -> float:
@@ -263,6 +271,7 @@ def read_journal_full(path: Path | str) -> JournalContents:
     turns: list[Turn] = []
     gaps: list[GapRecord] = []
     events: list[dict[str, Any]] = []
+    latency: list[dict[str, Any]] = []
     for line in lines[1:]:
         try:
             record = json.loads(line)
@@ -278,9 +287,11 @@ def read_journal_full(path: Path | str) -> JournalContents:
                 gaps.append(gap_from_dict(record))
             elif kind == "event":
                 events.append(record)
+            elif kind == "latency" and isinstance(record.get("seq"), int):
+                latency.append({k: v for k, v in record.items() if k != "type"})
         except ValueError:
             continue
-    return JournalContents(header, turns, gaps, events)
+    return JournalContents(header, turns, gaps, events, latency)
 
 
 def list_journals(directory: Path | str | None = None) -> list[Path]:

@@ -61,6 +61,13 @@ def test_a_run_is_a_take_folder_that_replays_through_other_products_and_options(
     assert summary["latency"]["eos_to_final_ms"]["n"] == 3 and summary["latency"]["first_partial_ms"]["n"] == 3
     assert CLI_KEY not in "".join(p.read_text(errors="replace") for p in take.iterdir() if p.suffix != ".wav")
 
+    # each turn's latency is in the journal too, and a JSON export carries it
+    lat = [x for x in journal if x["type"] == "latency"]
+    assert [x["seq"] for x in lat] == [0, 1, 2] and all(x["eos_to_final_ms"] is not None for x in lat)
+    exported = cli(["export", str(take / "journal.jsonl"), "--format", "json", "--output", "-"], env)
+    assert exported.returncode == 0, exported.stderr
+    assert [x["seq"] for x in json.loads(exported.stdout)["latency"]] == [0, 1, 2]
+
     listed = cli(["takes"], env)
     assert listed.returncode == 0 and take.name in listed.stdout and "nova-3" in listed.stdout
     assert "A cold wind blew" in listed.stdout

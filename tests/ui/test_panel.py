@@ -233,3 +233,26 @@ async def test_at_80x24_the_footer_keeps_q_and_the_status_line_the_product(tmp_p
         await pilot.resize_terminal(140, 40)
         await pilot.pause()
         assert {"e", "t", "question_mark", "ctrl+l", "q"} <= {key.key for key in app.screen.query(FooterKey)}
+
+
+async def test_the_panel_saves_the_options_as_a_user_preset(tmp_path: Path) -> None:
+    app = build_app(make_run(tmp_path, product="nova-3"), autostart=False)
+    async with app.run_test(size=(140, 48)) as pilot:
+        await pilot.press("o")
+        await wait_until(pilot, lambda: app.options_panel.is_open and app.screen.query("#opt-preset-name"),
+                         what="the panel")
+        endpointing = app.screen.query_one("#opt-endpointing", Input)
+        endpointing.value = "1200"
+        field = app.screen.query_one("#opt-preset-name", Input)
+        field.focus()
+        await type_into(pilot, field, "snappy")  # a built-in name: refused in one line, nothing saved
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "built-in" in note(app, "preset-name"), what="the refusal")
+        field = app.screen.query_one("#opt-preset-name", Input)
+        field.value = ""
+        await type_into(pilot, field, "dictation")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "dictation" in app.preset_names(), what="the preset listed")
+        saved = (tmp_path / "config" / "tui-stt" / "settings.toml").read_text()
+        assert "[presets.dictation" in saved and "endpointing = 1200" in saved
+        assert any("preset dictation saved" in line for line in app.events_log.lines_text)

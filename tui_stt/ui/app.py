@@ -80,9 +80,13 @@ class TuiSttApp(App[int]):
         Binding("R", "pick_take", "Replay a take", id="pick_take", show=False),
         Binding("c", "compare", "Compare", id="compare", tooltip="the same audio through several products "
                                                                   "or options side by side"),
+        Binding("C", "show_code", "Show code", id="show_code", show=False,
+                tooltip="the current product and options as a Python program (decibri + the official SDK)"),
         Binding("f", "cycle_format", "Save format", id="cycle_format"),
         Binding("ctrl+s", "save", "Save", id="save", priority=True),
         Binding("ctrl+l", "clear", "Clear", id="clear"),
+        Binding("w", "confidence_colours", "Confidence colours", id="confidence_colours", show=False,
+                tooltip="colour each word by the product's confidence (where it gives one)"),
         Binding("k", "enter_key", "API key", id="enter_key", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -523,6 +527,25 @@ class TuiSttApp(App[int]):
 
         self.run_worker(go(), group="control", exit_on_error=False, description="compare")
 
+    def action_confidence_colours(self) -> None:
+        view = self.transcript_view
+        view.confidence_colours = not view.confidence_colours
+        self._redraw_shown()
+        self.notify("words coloured by confidence: below 0.75 red, below 0.9 yellow" if view.confidence_colours
+                    else "confidence colours off", timeout=3)
+
+    def action_show_code(self) -> None:
+        from tui_stt.showcode import ShowCodeError, snippet
+        from tui_stt.ui.screens.code import CodeScreen
+
+        try:
+            code = snippet(self.product, self.controller.options)
+        except ShowCodeError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        name = f"tui_stt_{self.product.replace('-', '_')}.py"
+        self.push_screen(CodeScreen(code, self.controller.spec.label, self.run_config.save_dir, name))
+
     def action_toggle_pause(self) -> None:
         if self.controller.toggle_pause() is None:
             self.notify("Not streaming")
@@ -572,6 +595,14 @@ class TuiSttApp(App[int]):
             self.apply_preset(message.preset)
         else:
             self.apply_options(message.values, save_as_default=message.save_as_default)
+
+    @on(OptionsPanel.SavePreset)
+    async def _save_preset_from_panel(self, message: OptionsPanel.SavePreset) -> None:
+        ok, text = self.controller.save_preset(message.name, message.values)
+        self.options_panel.preset_saved(text, ok)
+        self.events_log.add(text, "preset" if ok else "error", "options")
+        if ok and self.options_panel.is_open:
+            await self._open_options()  # the preset row lists it now
 
     def apply_options(self, values: dict[str, Any], *, save_as_default: bool = False,
                       preset: str | None = None) -> str | None:

@@ -113,6 +113,14 @@ class OptionsPanel(Vertical):
             self.save_as_default = save_as_default
             self.preset = preset
 
+    class SavePreset(Message):
+        """Save ``values`` as the user preset ``name`` for the panel's product (in the settings file)."""
+
+        def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+            super().__init__()
+            self.name = name
+            self.values = dict(values)
+
     class Closed(Message):
         """The panel was closed (escape): the app gives the focus back to the transcript."""
 
@@ -208,6 +216,12 @@ class OptionsPanel(Vertical):
                 yield from self._row(opt)
             yield Button("Save as defaults", id="opt-save", variant="primary",
                          tooltip="apply these values and write them to the settings file for later runs")
+            if self.presets is not None:
+                with Vertical(classes="opt-row", id="row-save-preset"):
+                    yield Label(Content.from_markup("[b]save as preset[/b] [$text-muted]a name, then enter[/]"),
+                                classes="opt-name")
+                    yield Input(placeholder="e.g. dictation", id="opt-preset-name", max_length=40)
+                    yield Static("", id="note-preset-name", classes="opt-note -empty")
 
     def _row(self, opt: OptionSpec) -> ComposeResult:
         value = self.values.get(opt.name)
@@ -324,6 +338,22 @@ class OptionsPanel(Vertical):
         event.stop()
         if event.value is not Select.NULL and event.value != self.preset:
             self.post_message(self.Apply({}, preset=str(event.value)))
+
+    @on(Input.Submitted, "#opt-preset-name")
+    def _preset_name_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = event.value.strip()
+        values = self.field_values()
+        if name and values is not None:
+            self.post_message(self.SavePreset(name, values))
+
+    def preset_saved(self, text: str, ok: bool) -> None:
+        """What became of a "save as preset" (the app says it here, next to the field)."""
+        note = self.query_one("#note-preset-name", Static)
+        note.update(("✓ " if ok else "✗ ") + text)
+        note.set_class(False, "-empty")
+        note.set_class(ok, "-applied")
+        note.set_class(not ok, "-error")
 
     @on(Button.Pressed, "#opt-save")
     def _save_pressed(self, event: Button.Pressed) -> None:

@@ -26,6 +26,7 @@ class TranscriptView(ReflowLog):
         self._open_turn: tuple[str, int] | None = None  # (product, turn_index) of an unfinished turn
         self.count = 0
         self.last_gap: GapRecord | None = None  # the latest (by time) gap shown
+        self.confidence_colours = False  # words coloured by the product's confidence (w toggles it)
 
     def add_turn(self, turn: Turn) -> None:
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
@@ -37,10 +38,28 @@ class TranscriptView(ReflowLog):
             line.append(f"[{_clock(turn.start)}] ", style="bold cyan")
             if turn.speaker is not None:
                 line.append(f"Speaker {turn.speaker}: ", style="bold magenta")
-        line.append(turn.text)
+        if self.confidence_colours and self._append_words(line, turn):
+            pass
+        else:
+            line.append(turn.text)
         self._open_turn = None if turn.end_of_turn else key
         self.add_line(line, scroll_end=follow)
         self.count += 1
+
+    @staticmethod
+    def _append_words(line: Text, turn: Turn) -> bool:
+        """The turn's words, each coloured by its confidence (below 0.75 red, below 0.9 yellow), when the
+        product gave per-word confidence and its words spell the turn's text; False otherwise."""
+        words = turn.words
+        if not words or any(w.confidence is None for w in words):
+            return False
+        if [w.text for w in words] != turn.text.split():
+            return False  # the words are not the shown text (e.g. unpunctuated): keep the text as it is
+        for i, w in enumerate(words):
+            conf = float(w.confidence or 0.0)
+            style = "bold red" if conf < 0.75 else "yellow" if conf < 0.9 else ""
+            line.append(("" if i == 0 else " ") + w.text, style=style)
+        return True
 
     def add_gap(self, gap: GapRecord) -> None:
         """``[… 6.2 s not transcribed (reason) …]``, highlighted, as the saved text file has it. A gap ends
