@@ -6,6 +6,9 @@
   transcript before streaming, ``--hooks`` (send-delay instrumentation, ``tui_stt.bench.hooks``) and
   ``--exit-on-end`` (write the figures and quit when the session ends).
 * ``headless [--out JSON] -- TUI_STT_ARGS``: the real headless path (``headless_main``) with the hooks.
+* for both, ``--profile PATH`` writes a cProfile of the run (the main thread: the event loop) and ``--memory
+  PATH`` traces allocations from the start (``tracemalloc``, slow) and writes, at the end, where the memory
+  still held was allocated, by package and by file, with the modules loaded.
 * ``console --url URL --input WAV``: the console baseline, shaped like the Deepgram streaming guide: the
   SDK's ``listen.v1.connect``, ``connection.on(EventType.MESSAGE, on_message)``, ``start_listening()``,
   100 ms chunks paced with ``asyncio.sleep``, and ``print`` of the transcript in the callback.
@@ -25,6 +28,55 @@ from typing import Any
 def _write(path: str | None, data: dict[str, Any]) -> None:
     if path:
         Path(path).write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def _package(filename: str) -> str:
+    """``.../site-packages/rich/text.py`` -> ``rich``; ``.../tui_stt/ui/app.py`` -> ``tui_stt.ui``."""
+    parts = Path(filename).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return parts[parts.index(marker) + 1].removesuffix(".py")
+    if "tui_stt" in parts:
+        i = parts.index("tui_stt")
+        return ".".join(parts[i:i + 2]).removesuffix(".py")
+    return "stdlib/other" if "python3" in filename or filename.startswith("<") else filename
+
+
+def write_memory(path: str) -> None:
+    """Where the memory still held was allocated (``tracemalloc``, started at ``main``), by package and file."""
+    import tracemalloc
+
+    snapshot = tracemalloc.take_snapshot()
+    by_file = snapshot.statistics("filename")
+    packages: dict[str, float] = {}
+    for stat in snapshot.statistics("traceback"):
+        # the innermost frame that is not the import machinery: a module's code objects and globals count for
+        # the package that was imported
+        frames = [f.filename for f in reversed(stat.traceback) if "importlib" not in f.filename]
+        name = _package(frames[0] if frames else stat.traceback[0].filename)
+        packages[name] = packages.get(name, 0.0) + stat.size / 1e6
+    _write(path, {
+        "traced_mb": round(sum(stat.size for stat in by_file) / 1e6, 2),
+        "peak_traced_mb": round(tracemalloc.get_traced_memory()[1] / 1e6, 2),
+        "by_package_mb": {k: round(v, 2) for k, v in sorted(packages.items(), key=lambda kv: -kv[1])},
+        "top_files_mb": {stat.traceback[0].filename: round(stat.size / 1e6, 3) for stat in by_file[:40]},
+        "modules": sorted(sys.modules),
+    })
+
+
+def _profiled(opts: argparse.Namespace, run: Any) -> Any:
+    """``run()``, under cProfile if ``--profile`` (written when it returns)."""
+    if not opts.profile:
+        return run()
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        return run()
+    finally:
+        profile.disable()
+        profile.dump_stats(opts.profile)
 
 
 def _run_config(argv: list[str]) -> Any:
@@ -71,11 +123,13 @@ def run_dashboard(opts: argparse.Namespace, argv: list[str]) -> int:
                 if times is not None:
                     result["send"] = hooks.summary(times)
                 _write(opts.out, result)
+                if opts.memory:
+                    write_memory(opts.memory)
                 self.call_after_refresh(self.exit, 0)
 
     app = BenchApp(run)
     with move_terminal_off_fd2(run.log_path):
-        app.run()
+        _profiled(opts, app.run)
     return 0
 
 
@@ -85,9 +139,11 @@ def run_headless(opts: argparse.Namespace, argv: list[str]) -> int:
 
     run = _run_config(argv)
     times = hooks.install()
-    code = asyncio.run(headless_main(run, sys.stdout, sys.stderr))
+    code = _profiled(opts, lambda: asyncio.run(headless_main(run, sys.stdout, sys.stderr)))
     _write(opts.out, {"exit": code, "send": hooks.summary(times)})
-    return code
+    if opts.memory:
+        write_memory(opts.memory)
+    return int(code)
 
 
 async def console_main(url: str, wav_path: str, key: str) -> None:
@@ -136,7 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url")
     p.add_argument("--input")
     p.add_argument("--key", default="bench-key")
+    p.add_argument("--profile", metavar="PATH", help="write a cProfile of the run here")
+    p.add_argument("--memory", metavar="PATH", help="trace allocations; write where the memory is held here")
     opts = p.parse_args(args)
+    if opts.memory:
+        import tracemalloc
+
+        tracemalloc.start(25)
     if opts.kind == "dashboard":
         return run_dashboard(opts, rest)
     if opts.kind == "headless":

@@ -11,8 +11,9 @@
 
 Batch *i* pairs with audio frame *i* (no reconnects, one frame per batch). ``summary()`` gives the
 delays in ms of the batches completed once the connection was open (those captured while it was being
-opened wait for it and are reported apart), plus the session's own ``send_delays`` (until ``conn.send``
-returned, all batches) for comparison.
+opened wait for it and are reported apart; every one of the others is in ``wire_ms``, so that several runs
+can be pooled), plus the session's own ``send_delays`` (until ``conn.send`` returned, all batches) for
+comparison.
 """
 
 from __future__ import annotations
@@ -137,4 +138,5 @@ def summary(times: SendTimes) -> dict[str, Any]:
         "before_open_max_ms": max(backlog_ms) if backlog_ms else None,
         "send_returned_p95_ms": pct(returned_ms, 95),
         "send_returned_max_ms": max(returned_ms) if returned_ms else None,
+        "wire_ms": [round(v, 3) for v in wire_ms],  # every delay, so that runs can be pooled
     }

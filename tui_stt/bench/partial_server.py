@@ -3,12 +3,14 @@
 The scripted emulator sends an interim every 300 ms of audio; the latency figures need a steady, known
 partial rate instead. Each connection, once its first audio frame arrives, runs the *phases*
 (``rate`` partials per second for ``seconds``) and sends a final (``is_final``/``speech_final``) every
-``1 / finals_per_s`` seconds. Every transcript starts with a marker ``p<seq>x<µs>`` (``f`` for finals):
-the ``time.time()`` just before the frame was written, so whoever sees the text on a terminal knows how old
-it is. ``Finalize`` and ``CloseStream`` are answered as Deepgram does (from_finalize final; Metadata, close
-1000); audio is counted and ignored.
+``1 / finals_per_s`` seconds; with ``--jitter J`` each gap is drawn from (1 +- J) times its nominal length
+(mean unchanged; seeded), so that the messages do not keep one phase against the client's own timers.
+Every transcript starts with a marker ``p<seq>x<µs>`` (``f`` for finals): the ``time.time()`` just before
+the frame was written, so whoever sees the text on a terminal knows how old it is. ``Finalize`` and
+``CloseStream`` are answered as Deepgram does (from_finalize final; Metadata, close 1000); audio is counted
+and ignored.
 
-    python -m tui_stt.bench.partial_server --phase 50:20 [--phase 200:4 ...] [--finals-per-s 1]
+    python -m tui_stt.bench.partial_server --phase 50:20 [--phase 200:4 ...] [--finals-per-s 1] [--jitter 0.5]
 
 prints ``{"port": N}`` on stdout, then one JSON line per finished connection (per phase: target rate, frames
 sent, seconds taken).
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import sys
 import time
 import uuid
@@ -45,9 +48,12 @@ def results(text: str, start: float, end: float, *, final: bool, from_finalize: 
 
 
 class PartialServer:
-    def __init__(self, phases: list[tuple[float, float]], finals_per_s: float = 1.0) -> None:
+    def __init__(self, phases: list[tuple[float, float]], finals_per_s: float = 1.0, jitter: float = 0.0,
+                 seed: int = 14) -> None:
         self.phases = phases
         self.finals_per_s = finals_per_s
+        self.jitter = jitter  # each gap drawn from (1 +- jitter) x its nominal length: speech is not periodic
+        self.seed = seed
         self.summaries: list[dict[str, Any]] = []
 
     async def handler(self, ws: ServerConnection) -> None:
@@ -62,15 +68,23 @@ class PartialServer:
             nonlocal covered
             await started.wait()
             loop = asyncio.get_running_loop()
+            rng = random.Random(self.seed)
+
+            def gap(nominal: float) -> float:
+                return nominal * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))
+
             seq = 0
             words = 0
-            next_final = loop.time() + 1.0 / self.finals_per_s if self.finals_per_s > 0 else float("inf")
+            final_every = 1.0 / self.finals_per_s if self.finals_per_s > 0 else float("inf")
+            next_final = loop.time() + gap(final_every)
             for rate, seconds in self.phases:
                 n = int(rate * seconds)
                 t0 = loop.time()
+                due = t0
                 behind_max = 0.0
                 for i in range(n):
-                    due = t0 + i / rate
+                    if i:
+                        due += gap(1.0 / rate)
                     wait = due - loop.time()
                     if wait > 0:
                         await asyncio.sleep(wait)
@@ -78,7 +92,7 @@ class PartialServer:
                         behind_max = max(behind_max, -wait)
                     final = loop.time() >= next_final
                     if final:
-                        next_final += 1.0 / self.finals_per_s
+                        next_final += gap(final_every)
                     words = words % 14 + 1
                     body = " ".join(WORDS[:words])
                     now_audio = audio / 32000
@@ -130,7 +144,7 @@ def parse_phase(text: str) -> tuple[float, float]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    server = PartialServer([parse_phase(p) for p in args.phase], args.finals_per_s)
+    server = PartialServer([parse_phase(p) for p in args.phase], args.finals_per_s, args.jitter)
     async with serve(server.handler, "127.0.0.1", args.port, max_size=2**22) as ws_server:
         port = next(iter(ws_server.sockets)).getsockname()[1]
         print(json.dumps({"port": port}), flush=True)
@@ -141,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tui_stt.bench.partial_server")
     p.add_argument("--phase", action="append", default=[], help="RATE:SECONDS (repeatable)")
     p.add_argument("--finals-per-s", type=float, default=1.0)
+    p.add_argument("--jitter", type=float, default=0.0,
+                   help="each gap between messages is (1 +- JITTER) x its nominal length, uniformly (0 to 1)")
     p.add_argument("--port", type=int, default=0)
     args = p.parse_args(argv)
     if not args.phase:

@@ -4,7 +4,8 @@ A ``Child`` runs a command with its stdout on a pty (a real terminal for Textual
 written as they would be for a user) or on a pipe, and a reader thread timestamps everything the child
 writes (``time.time()``, the clock the other processes stamp their messages with). ``markers`` records the
 first time each marker (``p12x1712345678123456``: kind, sequence number, send time in µs) appeared in the
-output, so "on screen" means "the bytes reached the terminal". CPU and RSS come from ``/proc``.
+output, so "on screen" means "the bytes reached the terminal"; ``first_seen`` does the same for plain strings
+(with the child's CPU time by then in ``first_seen_cpu``). CPU and RSS come from ``/proc``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Child:
     launched: float = 0.0
     markers: dict[tuple[str, int], Seen] = field(default_factory=dict)
     first_seen: dict[bytes, float] = field(default_factory=dict)
+    first_seen_cpu: dict[bytes, float] = field(default_factory=dict)  # the child's CPU seconds by then
     out_bytes: int = 0
     lines: list[bytes] = field(default_factory=list)  # complete lines (pipe mode only)
     keep_lines: bool = False
@@ -106,6 +108,8 @@ class Child:
             for w in self.watch:
                 if w not in self.first_seen and w in buf:
                     self.first_seen[w] = now
+                    with contextlib.suppress(OSError, AssertionError):
+                        self.first_seen_cpu[w] = cpu_seconds_precise(self.pid)
             tail = buf[-64:]
             if self.keep_lines:
                 parts = (partial_line + data).split(b"\n")
@@ -169,9 +173,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_seconds_precise(pid: int) -> float:
+    """CPU time of ``pid``'s live threads in ns resolution (``/proc/PID/task/*/schedstat``), for short spans
+    where ``cpu_seconds``' clock ticks (10 ms) are too coarse."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat", "rb") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm", "rb") as f:
         return int(f.read().split()[1]) * PAGE / 1e6
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The highest RSS ``pid`` has had so far (``VmHWM``), in MB."""
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    return 0.0
 
 
 def python_argv(module: str, *args: str) -> list[str]:

@@ -110,6 +110,7 @@ class TuiSttApp(App[int]):
         self.session_id = 0
         self._level_history: list[float] = []
         self.commit_to_screen: deque[float] = deque(maxlen=10000)  # seconds, event created -> widget updated
+        self._queued_events = 0  # SessionEvent messages posted and not handled yet
         self.save_format = run.save_format
         self._quit_worker: Worker[None] | None = None  # the graceful quit, once started
         self._interrupted = False  # a second quit signal: exit at once with INTERRUPTED
@@ -362,13 +363,27 @@ class TuiSttApp(App[int]):
             # TEXTUAL_FPS times a second, so a burst of partials costs one frame, not a queue of messages
             self.partial.show(event.text, event.tentative)
         else:
-            self.post_message(SessionEvent(event, self.session_id))
+            self._show_or_queue(event)
+
+    def _show_or_queue(self, event: ev.Event) -> None:
+        """A commit goes straight to the transcript pane, as a partial does (same loop; the pane appends without
+        a layout pass), unless earlier events still wait in the message queue: then it waits behind them, so
+        the panes keep the session's order. Everything else goes through the queue."""
+        if isinstance(event, ev.Committed) and not self._queued_events:
+            try:
+                self.show_event(event)
+            except Exception as exc:  # noqa: BLE001 - a UI failure stops the app as in a message handler,
+                self._handle_exception(exc)  # it must not reach the provider as an unreadable frame
+            return
+        if self.post_message(SessionEvent(event, self.session_id)):
+            self._queued_events += 1
 
     def on_level_sampled(self, message: LevelSampled) -> None:
         e = message.event
         self.mic.update_level(e.rms_dbfs, e.peak_dbfs, e.is_speaking, e.clipped, message.history)
 
     def on_session_event(self, message: SessionEvent) -> None:
+        self._queued_events -= 1
         self.show_event(message.event)
 
     def show_event(self, e: ev.Event) -> None:
