@@ -98,6 +98,7 @@ class LaneSource(AudioSource):
         self.queue: asyncio.Queue[AudioChunk | None] = asyncio.Queue(maxsize=fan.queue_size)
         self.started = asyncio.Event()
         self.closed = False
+        self.ended = False  # the end of input is queued
 
     @property
     def name(self) -> str:
@@ -167,18 +168,23 @@ class FanOut:
                     else:
                         with contextlib.suppress(asyncio.QueueFull):
                             child.queue.put_nowait(chunk)
+            for child in self.children:  # the end of input, after every chunk (a slow file lane is waited for)
+                if not child.closed:
+                    await child.queue.put(None)
+                    child.ended = True
         except Exception as exc:  # noqa: BLE001 - every lane hears the end; the sessions report it
             log.warning("compare input failed", exc_info=True)
             self.error = str(exc)
         finally:
             for child in self.children:
-                if not child.closed:
-                    with contextlib.suppress(asyncio.QueueFull):
-                        child.queue.put_nowait(None)
-                    if child.queue.full():  # a file lane that stopped reading: make room for the end
-                        with contextlib.suppress(asyncio.QueueEmpty):
-                            child.queue.get_nowait()
-                        child.queue.put_nowait(None)
+                if child.closed or child.ended:
+                    continue
+                try:
+                    child.queue.put_nowait(None)
+                except asyncio.QueueFull:  # only a lane that stopped reading (the pump was cancelled)
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        child.queue.get_nowait()
+                    child.queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.source.close(), 2.0)
 
