@@ -386,8 +386,10 @@ def run_screen(ctx: Ctx, url: str, seconds: float, *, console: bool, preload: in
                            "--out", str(out or ctx.work / "dashboard-screen.json"), "--",
                            "--product", "nova-3", "--input", str(wav), "--speed", "1", "--deepgram-url", url)
     child = Child(argv, ctx.env()).start()
-    child.wait(seconds + 60)
-    child.stop()
+    try:
+        child.wait(seconds + 60)
+    finally:
+        child.stop()
     return child
 
 
