@@ -124,6 +124,7 @@ class RunConfig:
     save_format: str = "txt"
     batch_ms: int = 100
     vad: bool = True
+    vad_model: str = "silero"  # decibri's detector when ``vad``: "silero" or "energy"
     log_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     cli_options: dict[str, Any] = field(default_factory=dict)
@@ -317,6 +318,10 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
                 save_dir = check_save_dir(Path(settings.save_dir), "app.save_dir:")
             except ConfigProblem as exc:
                 settings.warnings.append(f"{paths.display_path(settings.path)}: {exc} (using the default)")
+    from tui_stt import settings as settings_module
+
+    vad_mode = "off" if args.no_vad else (
+        getattr(args, "vad", None) or settings_module.vad_mode(settings_module.check_vad(settings.vad)))
     return RunConfig(
         product=product,
         options=options,
@@ -333,7 +338,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         save_dir=save_dir,
         save_format=settings.save_format,
         batch_ms=args.batch_ms or settings.batch_ms,
-        vad=not args.no_vad and bool(settings.vad),
+        vad=vad_mode != "off",
+        vad_model=vad_mode if vad_mode != "off" else "silero",
         log_path=log_path,
         warnings=list(settings.warnings),
         cli_options=cli_options,
@@ -382,17 +388,17 @@ def make_source(run: RunConfig, *, allow_sample: bool = False) -> tuple[Any, str
                 def name(self) -> str:
                     return take_name
 
-            return TakeSource(path, speed=speed, vad=run.vad), None
-        return FileSource(path, speed=speed, vad=run.vad), None
+            return TakeSource(path, speed=speed, vad=run.vad, vad_model=run.vad_model), None
+        return FileSource(path, speed=speed, vad=run.vad, vad_model=run.vad_model), None
     try:
         devices = list_input_devices(run.log_path)
     except AudioInputError:
         devices = []
     if devices or not allow_sample:
-        return MicSource(run.device, vad=run.vad, log_path=run.log_path), None
+        return MicSource(run.device, vad=run.vad, vad_model=run.vad_model, log_path=run.log_path), None
     note = ("No microphone found: playing the built-in sample at real speed. Use --input FILE for your own "
             "recording.")
-    return FileSource(sample_path(), speed=1.0, vad=run.vad), note
+    return FileSource(sample_path(), speed=1.0, vad=run.vad, vad_model=run.vad_model), note
 
 
 __all__ = ["CLOUD_PRODUCTS", "ConfigProblem", "RunConfig", "build_run_config", "make_source", "session_config",

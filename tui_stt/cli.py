@@ -134,7 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "connects with this run's product and options (--product, -p, -o, settings), and exit")
     p.add_argument("--batch-ms", metavar="MS", type=_batch_ms,
                    help="audio batch size sent to the provider, 20-1000 ms (default 100)")
-    p.add_argument("--no-vad", action="store_true", help="do not run the local voice activity detector")
+    p.add_argument("--vad", choices=("silero", "energy", "off"),
+                   help="voice activity detector for the speaking indicator and the end-of-speech -> final "
+                        "latency: silero (decibri's Silero model, accurate in noise, ~40 MB), energy (a level "
+                        "threshold, light, for quiet rooms and recordings) or off (default: settings, silero)")
+    p.add_argument("--no-vad", action="store_true", help="the same as --vad off")
     p.add_argument("--no-record", action="store_true",
                    help="do not keep this run's audio in its take folder (the journal, raw event log and "
                         "take.json are still written)")

@@ -94,6 +94,7 @@ class LaneSource(AudioSource):
         self.index = index
         self.can_wait = fan.source.can_wait
         self.vad = fan.source.vad
+        self.vad_model = fan.source.vad_model
         self.kind = getattr(fan.source, "kind", "file")
         self.queue: asyncio.Queue[AudioChunk | None] = asyncio.Queue(maxsize=fan.queue_size)
         self.started = asyncio.Event()

@@ -13,7 +13,7 @@ refuses to replace a file it cannot parse, and refuses to write anything that co
     save_dir = ""             # empty: paths.default_save_dir()
     device = ""               # microphone by index or name substring; empty: the default
     batch_ms = 100            # 20..1000
-    vad = true
+    vad = true                # true: silero (accurate in noise, ~40 MB); "energy" (light); false: off
     takes_keep = 50           # takes whose audio is kept (older takes keep journal, events, take.json)
     takes_max_mb = 2000       # audio of all takes kept, at most (MB)
     [keymap]                  # binding id -> keys
@@ -70,7 +70,7 @@ class Settings:
     save_dir: str = ""  # empty: paths.default_save_dir()
     device: str = ""  # microphone index or name substring; empty: the system default
     batch_ms: int = 100
-    vad: bool = True
+    vad: bool | str = True  # true (silero), false (off), or "silero", "energy", "off"
     takes_keep: int = 50  # takes whose audio is kept (tui_stt.takes.prune_audio)
     takes_max_mb: float = 2000.0  # audio of all takes kept, at most
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
@@ -205,10 +205,23 @@ def _check_takes_mb(raw: Any) -> float:
     return float(raw)
 
 
-def _check_bool(raw: Any) -> bool:
-    if not isinstance(raw, bool):
-        raise ValueError(f"{show_value(raw)} is not true or false")
-    return raw
+VAD_MODELS = ("silero", "energy", "off")
+
+
+def check_vad(raw: Any) -> bool | str:
+    """``app.vad``: true or false (silero or off, as before), or ``"silero"``, ``"energy"``, ``"off"``."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in VAD_MODELS:
+        return raw.strip().lower()
+    raise ValueError(f"{show_value(raw)} is not true, false, \"silero\", \"energy\" or \"off\"")
+
+
+def vad_mode(value: bool | str) -> str:
+    """The detector a checked ``app.vad`` value asks for: ``silero``, ``energy`` or ``off``."""
+    if isinstance(value, bool):
+        return "silero" if value else "off"
+    return value
 
 
 _APP_CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -217,7 +230,7 @@ _APP_CHECKS: dict[str, Callable[[Any], Any]] = {
     "save_dir": _check_dir,
     "device": _check_device,
     "batch_ms": _check_batch_ms,
-    "vad": _check_bool,
+    "vad": check_vad,
     "takes_keep": _check_takes_keep,
     "takes_max_mb": _check_takes_mb,
 }

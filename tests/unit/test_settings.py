@@ -152,7 +152,7 @@ def test_a_bad_option_warns_with_file_and_key_and_keeps_the_rest() -> None:
         ("batch_ms = 12.5", "app.batch_ms", "12.5 is not a whole number from 20 to 1000 ms"),
         ('batch_ms = "100"', "app.batch_ms", "'100' is not a whole number from 20 to 1000 ms"),
         ("batch_ms = nan", "app.batch_ms", "nan is not a whole number from 20 to 1000 ms"),
-        ('vad = "yes"', "app.vad", "'yes' is not true or false"),
+        ('vad = "yes"', "app.vad", "'yes' is not true, false, \"silero\", \"energy\" or \"off\""),
     ],
 )
 def test_each_bad_app_value_falls_back_alone(line: str, key: str, message: str) -> None:
@@ -485,3 +485,31 @@ def test_take_retention_settings_are_checked(tmp_path: Path) -> None:
     settings = load_settings(path)
     assert settings.takes_keep == 50 and settings.takes_max_mb == 500.0
     assert len(settings.warnings) == 1 and "takes_keep" in settings.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "argv", "vad", "model"),
+    [
+        (None, [], True, "silero"),  # the default: the accurate detector
+        ("vad = true", [], True, "silero"),
+        ("vad = false", [], False, "silero"),
+        ('vad = "energy"', [], True, "energy"),
+        ('vad = "Energy"', [], True, "energy"),
+        ('vad = "off"', [], False, "silero"),
+        ('vad = "energy"', ["--vad", "silero"], True, "silero"),  # the flag wins over the settings
+        ("vad = true", ["--vad", "energy"], True, "energy"),
+        ('vad = "energy"', ["--vad", "off"], False, "silero"),
+        ('vad = "energy"', ["--no-vad"], False, "silero"),
+        ("", ["--vad", "energy", "--no-vad"], False, "silero"),  # --no-vad is --vad off
+    ],
+)
+def test_the_voice_activity_detector_comes_from_the_flag_then_the_settings(
+        restore_logging, setting: str | None, argv: list[str], vad: bool, model: str) -> None:
+    from tui_stt.app_config import build_run_config
+    from tui_stt.cli import build_parser
+
+    if setting is not None:
+        write_config(f"[app]\n{setting}\n")
+    run = build_run_config(build_parser().parse_args(["--product", "nova-3", *argv]))
+    assert (run.vad, run.vad_model) == (vad, model)
+    assert run.warnings == []

@@ -115,8 +115,8 @@ def _decibri_whole(path: Path, **kw: object) -> list:
         return list(f.iter_with_metadata())
 
 
-async def _stream(path: Path, vad: bool = False) -> list:
-    return [c async for c in FileSource(path, speed=None, vad=vad).chunks()]
+async def _stream(path: Path, vad: bool = False, vad_model: str = "silero") -> list:
+    return [c async for c in FileSource(path, speed=None, vad=vad, vad_model=vad_model).chunks()]
 
 
 def _speech(seconds: float, rate: int = 16000):  # -> np.ndarray (frames,) float32
@@ -191,6 +191,39 @@ async def test_streaming_vad_follows_decibris(tmp_path: Path) -> None:
     assert np.count_nonzero(speaking_new != speaking_old) <= 2
     assert np.abs(np.array([c.vad_score for c in new]) - [c.vad_score for c in old]).max() < 0.25
     assert [c.is_speaking for c in await _stream(path)] == [False] * len(new)  # vad off: no flags
+
+
+async def test_the_energy_detector_follows_decibris_and_loads_no_model(tmp_path: Path) -> None:
+    """``--vad energy``: each chunk's RMS against decibri's energy threshold and holdoff, as decibri.File's
+    energy detector flags the same file, across batch boundaries; no ONNX session is opened for it."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "speech_57s.wav"
+    sf.write(path, _speech(57.3), 16000, subtype="PCM_16")
+    old = _decibri_whole(path, vad="energy")
+    new = await _stream(path, vad=True, vad_model="energy")
+    assert [c.data for c in new] == [c.data for c in old]
+    speaking_old = np.array([c.is_speaking for c in old])
+    speaking_new = np.array([c.is_speaking for c in new])
+    assert 0.2 < speaking_new.mean() < 0.95  # it finds speech and pauses
+    assert np.count_nonzero(speaking_new != speaking_old) <= 2
+    assert np.abs(np.array([c.vad_score for c in new]) - [c.vad_score for c in old]).max() < 0.01
+    # the point of it: no ONNX runtime in the process (silero maps decibri's libonnxruntime, ~40 MB)
+    probe = ("import asyncio, sys\n"
+             "from tui_stt.audio.sources import FileSource\n"
+             "async def main(model):\n"
+             "    n = [c.is_speaking async for c in FileSource(sys.argv[1], speed=None, vad=True,\n"
+             "                                                   vad_model=model).chunks()]\n"
+             "    print(any(n), 'libonnxruntime' in open('/proc/self/maps').read())\n"
+             "asyncio.run(main(sys.argv[2]))\n")
+    for model, loaded in (("energy", "False"), ("silero", "True")):
+        out = subprocess.run([sys.executable, "-c", probe, str(path), model], capture_output=True, text=True,
+                             timeout=120, check=True).stdout.split()
+        assert out == ["True", loaded], model
 
 
 async def test_the_first_chunk_comes_before_the_file_is_read(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ class AudioSource(ABC):
     kind = ""
     can_wait = False  # True: the consumer may stop reading for a while and nothing is lost (a file)
     vad = False  # chunks carry the VAD's is_speaking flag
+    vad_model = "silero"  # decibri's detector: "silero" (the ONNX model) or "energy" (RMS threshold, no model)
 
     def __init__(self) -> None:
         self._running = asyncio.Event()
@@ -125,7 +126,8 @@ class _FileDecoder:
     (decibri's output for it is its own PCM).
 
     With ``vad``, decibri's Silero VAD scores each batch of the 16 kHz audio after hearing the 1.6 s before it,
-    and the speaking flag follows the scores with decibri's threshold and holdoff, in file time.
+    and the speaking flag follows the scores with decibri's threshold and holdoff, in file time. With
+    ``vad_model="energy"`` decibri's energy detector scores each chunk by its RMS (no model, no context).
 
     Blocking (a worker thread's job); calls are serialized, and after ``close`` a read returns nothing.
     """
@@ -139,14 +141,17 @@ class _FileDecoder:
     BATCH = 32 * VAD_GRID
     FIRST_BATCH = 4 * VAD_GRID  # 3.2 s: a file starts playing soon after it is opened
     VAD_THRESHOLD = 0.5  # decibri's defaults for vad="silero"
+    ENERGY_THRESHOLD = 0.01  # ... and for vad="energy" (RMS of the chunk, full scale 1)
     VAD_HOLDOFF_S = 0.3
 
-    def __init__(self, path: Path, what: str, *, vad: bool) -> None:
+    def __init__(self, path: Path, what: str, *, vad: bool, vad_model: str = "silero") -> None:
         import numpy as np
         import soundfile as sf
 
         self.what = what
         self.vad = vad
+        self.vad_model = vad_model
+        self._threshold = self.ENERGY_THRESHOLD if vad_model == "energy" else self.VAD_THRESHOLD
         self._lock = threading.Lock()
         try:
             self._sf: Any = sf.SoundFile(str(path))
@@ -314,6 +319,10 @@ class _FileDecoder:
         import decibri
         import numpy as np
 
+        if self.vad_model == "energy":  # per chunk, no context: the same RMS decibri's energy detector takes
+            f32 = pcm.astype(np.float32) * (1 / 32768)
+            return [float(np.sqrt(np.mean(np.square(f32[at:at + _CHUNK_SAMPLES]))))
+                    for at in range(0, len(f32), _CHUNK_SAMPLES)]
         skip = len(self._vad_context) // _CHUNK_SAMPLES
         samples = np.concatenate([self._vad_context, pcm]).astype(np.float32)
         self._vad_context = pcm[-self.VAD_CONTEXT:].copy() if len(pcm) >= self.VAD_CONTEXT else \
@@ -336,7 +345,7 @@ class _FileDecoder:
         start = self._vad_position
         end = start + samples / SAMPLE_RATE
         self._vad_position = end
-        if score >= self.VAD_THRESHOLD:
+        if score >= self._threshold:
             self._speaking, self._silence_from = True, None
         elif self._speaking:
             if self._silence_from is None:
@@ -365,7 +374,7 @@ class FileSource(AudioSource):
     REBASE_S = 0.1  # the consumer held the file back longer than this: move the clock on
 
     def __init__(self, path: str | Path, *, speed: float | None = 1.0, vad: bool = False,
-                 live: bool = False) -> None:
+                 vad_model: str = "silero", live: bool = False) -> None:
         super().__init__()
         self.can_wait = not live
         self.path = Path(path)
@@ -373,6 +382,7 @@ class FileSource(AudioSource):
         if self.speed is not None and self.speed <= 0:
             raise AudioInputError(f"--speed must be above 0 (got {speed})")
         self.vad = vad
+        self.vad_model = vad_model
         self._decoder: _FileDecoder | None = None
         self._ahead: asyncio.Future[list[AudioChunk]] | None = None
         # one worker thread per file: every decoding allocation stays in one malloc arena (with a thread pool,
@@ -397,7 +407,7 @@ class FileSource(AudioSource):
                 pass
         except OSError as exc:
             raise AudioInputError(f"{what}: {exc.strerror or exc}") from exc
-        decoder = _FileDecoder(self.path, what, vad=self.vad)
+        decoder = _FileDecoder(self.path, what, vad=self.vad, vad_model=self.vad_model)
         try:
             decoder.prime()
         except BaseException:
@@ -511,11 +521,12 @@ class MicSource(AudioSource):
 
     kind = "mic"
 
-    def __init__(self, device: str | int | None = None, *, vad: bool = False,
+    def __init__(self, device: str | int | None = None, *, vad: bool = False, vad_model: str = "silero",
                  log_path: Path | None = None) -> None:
         super().__init__()
         self.device = parse_device(device) if isinstance(device, str) else device
         self.vad = vad
+        self.vad_model = vad_model
         self.log_path = log_path
         self._mic: Any = None
         self._name = "default microphone" if self.device is None else f"device {self.device}"
@@ -537,7 +548,7 @@ class MicSource(AudioSource):
                         "No microphone found. Use --input FILE to replay a recording, or --list-devices.")
                 mic = decibri.Microphone(sample_rate=SAMPLE_RATE, channels=1, frames_per_buffer=1600,
                                          dtype="int16", device=self.device,
-                                         vad="silero" if self.vad else False)
+                                         vad=self.vad_model if self.vad else False)
                 mic.start()
                 return mic, devices
 

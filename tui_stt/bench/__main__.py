@@ -73,9 +73,12 @@ GOALS: dict[str, tuple[str, str, Check]] = {
     "cpu_cores_streaming": ("cores", "<= 0.05 (headless)", le(0.05)),
     "cpu_cores_streaming_dashboard": ("cores", "<= 0.05 (dashboard)", le(0.05)),
     "rss_peak_mb_dashboard": ("MB", "<= 64 (dashboard)", le(64)),
+    "rss_peak_mb_dashboard_energy": ("MB", "<= 64 (dashboard, --vad energy)", le(64)),
+    "cpu_cores_dashboard_energy": ("cores", "<= 0.05 (dashboard, --vad energy)", le(0.05)),
     "rss_peak_mb_headless": ("MB", "none (reference)", None),
     "memory_growth_mb_per_hour": ("MB/h", "<= 30 (headless)", le(30)),
     "memory_growth_mb_per_hour_dashboard": ("MB/h", "<= 30 (dashboard)", le(30)),
+    "memory_growth_mb_per_hour_dashboard_energy": ("MB/h", "<= 30 (dashboard, --vad energy)", le(30)),
     "local_lag_p50_s": ("s", "none set (0.4-0.7 s when chosen)", None),
     "local_cpu_cores": ("cores", "none set (1.4-1.8 when chosen)", None),
 }

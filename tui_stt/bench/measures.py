@@ -528,8 +528,13 @@ def measure_memory(ctx: Ctx) -> Result:
         "dashboard": Child(python_argv("tui_stt.bench.child", "dashboard", "--exit-on-end", "--",
                                        "--product", "nova-3", "--input", str(wav), "--speed", "1",
                                        "--deepgram-url", ctx.url), ctx.env()),
+        # the light detector (a level threshold instead of the Silero model): what a user gives up ~40 MB for
+        "dashboard_energy": Child(python_argv("tui_stt.bench.child", "dashboard", "--exit-on-end", "--",
+                                              "--product", "nova-3", "--input", str(wav), "--speed", "1",
+                                              "--vad", "energy", "--deepgram-url", ctx.url), ctx.env()),
     }
-    ctx.log(f"  headless and dashboard at once, {seconds:g} s at real time (warm-up {warm:g} s)")
+    ctx.log(f"  headless, dashboard and dashboard --vad energy at once, {seconds:g} s at real time "
+            f"(warm-up {warm:g} s)")
     samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in children}  # (s since launch, rss, cpu)
     peak: dict[str, float] = {}
     for child in children.values():
@@ -560,7 +565,7 @@ def measure_memory(ctx: Ctx) -> Result:
         # from the warm-up to 2 s before the input ends (the session flushes and closes)
         kept = [row for row in rows if warm <= row[0] <= seconds - 2]
         fit = fit_line([t for t, _, _ in kept], [m for _, m, _ in kept])
-        figure = "memory_growth_mb_per_hour" + ("" if name == "headless" else "_dashboard")
+        figure = "memory_growth_mb_per_hour" + ("" if name == "headless" else f"_{name}")
         res.figures[figure] = r(fit[0] * 3600, 1) if fit else None
         detail: dict[str, Any] = {"samples": len(kept), "rss_peak_mb": r(peak.get(name), 1)}
         if fit and kept:
@@ -580,6 +585,9 @@ def measure_memory(ctx: Ctx) -> Result:
         res.details[f"memory_{name}"] = detail
         res.figures[f"rss_peak_mb_{name}"] = r(peak.get(name), 1)
         res.notes[f"rss_peak_mb_{name}"] = f"VmHWM over {seconds:g} s of nova-3 at real time"
+        if name == "dashboard_energy":
+            res.figures["cpu_cores_dashboard_energy"] = detail.get("cpu_cores")
+            res.notes["cpu_cores_dashboard_energy"] = f"nova-3, {seconds:g} s at real time, after the warm-up"
     return res
 
 
