@@ -62,16 +62,16 @@ def _expand(path: Path | str) -> Path:
 
 def check_input_path(path: Path) -> Path:
     """``--input``: an existing file, or a take folder with its audio; raises ConfigProblem naming the path."""
-    from tui_stt.takes import TakeError, is_take_dir, take_audio
-
-    if is_take_dir(path):
-        try:
-            take_audio(path)
-        except TakeError as exc:
-            raise ConfigProblem(f"--input {shown_path(path)}: {exc}") from None
-        return path
     problem = _path_problem(path, want_dir=False, missing_ok=False)
-    if problem and problem.startswith("is a directory"):
+    if problem and problem.startswith("is a directory"):  # a take folder? (tui_stt.takes only for a folder)
+        from tui_stt.takes import TakeError, is_take_dir, take_audio
+
+        if is_take_dir(path):
+            try:
+                take_audio(path)
+            except TakeError as exc:
+                raise ConfigProblem(f"--input {shown_path(path)}: {exc}") from None
+            return path
         problem += " or a take folder (no take.json in it)"
     if problem:
         raise ConfigProblem(f"--input {shown_path(path)}: {problem}")

@@ -8,14 +8,18 @@ reconnects. ``mono`` is ``time.monotonic()`` when the event was created (for lat
 
 from __future__ import annotations
 
+import reprlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Union
 
 
 @dataclass(frozen=True)
 class Word:
+    """One word of a transcript, with its times (session seconds) and, where the product gives them, its
+    confidence and speaker."""
+
     text: str
     start: float
     end: float
@@ -41,31 +45,76 @@ class Turn:
     seq: int = 0  # position in the session's transcript, assigned by the transcript model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Event:
+    """What every event has: the product it came from and when it was created (``mono``, ``wall``; not
+    compared).
+
+    ``==``, ``hash()`` and ``repr()`` are the ones ``@dataclass(frozen=True)`` would generate (same fields,
+    same results), written once here for every event class: each event class is declared with
+    ``eq=False, repr=False`` so that importing this module does not compile three methods per class (the
+    dashboard imports it before its first frame).
+    """
+
     product: str
     mono: float = field(default_factory=time.monotonic, kw_only=True, compare=False)
     wall: float = field(default_factory=time.time, kw_only=True, compare=False)
 
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            names = _field_names(self.__class__)[0]
+            return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+        return NotImplemented
 
-@dataclass(frozen=True)
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in _field_names(self.__class__)[1]))
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in _field_names(self.__class__)[2])
+        return f"{self.__class__.__qualname__}({shown})"
+
+
+_FIELD_NAMES: dict[type, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _field_names(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """An event class's fields compared by ``==``, hashed, and shown by ``repr`` (the dataclass rules)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        all_fields = fields(cls)
+        names = _FIELD_NAMES[cls] = (
+            tuple(f.name for f in all_fields if f.compare),
+            tuple(f.name for f in all_fields if (f.compare if f.hash is None else f.hash)),
+            tuple(f.name for f in all_fields if f.repr),
+        )
+    return names
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Connecting(Event):
+    """A connection attempt to ``url`` began (``attempt`` counts from 1 within a session)."""
+
     url: str
     attempt: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Opened(Event):
+    """The connection is open (``request_id``: the provider's id for it, when it gives one)."""
+
     url: str
     request_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SpeechStarted(Event):
+    """The product detected the start of speech at ``at`` (session seconds)."""
+
     at: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Partial(Event):
     """The live, not yet committed text of the open turn (replaces the previous partial)."""
 
@@ -76,56 +125,71 @@ class Partial(Event):
     words: tuple[Word, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Committed(Event):
+    """A turn was committed to the transcript."""
+
     turn: Turn
     covered_until: float  # session audio position fully accounted for by this commit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class TurnEnded(Event):
+    """The product ended turn ``turn_index`` at ``at`` (session seconds), and why (``trigger``)."""
+
     turn_index: int
     at: float
     confidence: float | None = None
     trigger: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Configured(Event):
+    """Options changed during the session: ``changes`` applied ``how`` (or refused: ``ok`` false)."""
+
     changes: dict[str, Any]
     how: str  # "in-session" or "reconnect"
     ok: bool = True
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Warning(Event):  # noqa: A001 - the provider's own name for it
+    """A warning from the product or the session (nothing stops)."""
+
     message: str
     code: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Error(Event):
+    """An error from the product or the session (``fatal``: the session ends with it)."""
+
     message: str
     code: int | str | None = None
     fatal: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Reconnecting(Event):
+    """The connection was lost (``reason``): the next attempt starts in ``delay`` seconds, holding
+    ``buffered_seconds`` of audio to resend."""
+
     reason: str
     attempt: int
     delay: float
     buffered_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Closed(Event):
+    """The connection closed (the WebSocket close ``code`` and ``reason``, when there are some)."""
+
     code: int | None = None
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Level(Event):
     """One capture chunk's level; emitted by the audio pipeline, not by providers."""
 
@@ -137,7 +201,7 @@ class Level(Event):
     position: float = 0.0  # session audio seconds at the end of this chunk
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Gap(Event):
     """Audio that was captured but will never be transcribed (``start``/``end``: session seconds).
 
@@ -155,7 +219,7 @@ class Gap(Event):
         return max(0.0, self.end - self.start)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class StateChanged(Event):
     """The session's state machine moved (``state`` is a ``tui_stt.session.State`` value)."""
 
@@ -163,7 +227,7 @@ class StateChanged(Event):
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RunState(Event):
     """The controller's view of a run, for the status line: idle, no key, connecting, streaming, paused,
     recovering, stopping, ended, error (``tui_stt.controller.State`` values)."""
@@ -172,7 +236,7 @@ class RunState(Event):
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class TakeStarted(Event):
     """A take began: each start is one take, with its own journal and its own timeline from 00:00:00."""
 
@@ -184,7 +248,7 @@ class TakeStarted(Event):
     folder: str | None = None  # the take's folder (audio, journal, raw events, summary), if kept on disk
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Notice(Event):
     """Something the controller tells the user (a journal path, a failed settings save, a key set ...)."""
 
@@ -192,7 +256,7 @@ class Notice(Event):
     level: str = "info"  # "info" | "ok" | "warning" | "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class TurnLatency(Event):
     """Latency of a committed turn (``tui_stt.latency``): ``ms`` how long after the audio at the turn's end
     was captured the turn arrived; ``first_partial_ms`` speech onset -> first text; ``eos_ms`` end of
@@ -206,7 +270,7 @@ class TurnLatency(Event):
     final: bool = False  # the full figures (sent once the speech end is known); else the quick ``ms`` only
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Wire(Event):
     """One raw message on the wire: received from the far end ("recv") or a control message sent ("send").
     Audio frames are not logged. Kept in the take's ``events.jsonl``; front ends do not show it."""
@@ -217,7 +281,7 @@ class Wire(Event):
     position: float = 0.0  # session audio seconds sent on this connection when it happened
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Ended(Event):
     """The session is over: input ended or the user stopped, everything flushed."""
 

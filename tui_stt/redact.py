@@ -112,28 +112,38 @@ class Redactor:
     shows a secret.
     """
 
-    __slots__ = ("_count", "_keep", "_pattern", "_secrets")
+    __slots__ = ("_compiled", "_count", "_keep", "_known")
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        known = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
-        self._count = len(known)
-        forms: dict[str, int] = {}
-        for secret in known:
-            forms.update(_variants(secret))
-        # Longest first: the alternation takes the first form that matches, and that must be the whole
-        # (one secret can start with another).
-        ordered = sorted(forms, key=lambda form: (-forms[form], form))
-        self._secrets = re.compile("|".join(ordered)) if ordered else None
-        alternatives = list(ordered)
-        self._keep: list[str] = []
-        for number, (keep, value) in enumerate(_PATTERNS):
-            if keep:
-                name = f"keep{number}"
-                self._keep.append(name)
-                alternatives.append(f"(?P<{name}>{keep}){value}")
-            else:
-                alternatives.append(value)
-        self._pattern = re.compile("|".join(alternatives), re.ASCII)
+        self._known = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+        self._count = len(self._known)
+        self._keep = [f"keep{number}" for number, (keep, _value) in enumerate(_PATTERNS) if keep]
+        self._compiled: tuple[re.Pattern[str], re.Pattern[str] | None] | None = None  # see _regexes
+
+    def _regexes(self) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+        """The pattern of everything redacted and the one of the secrets' forms, built on first use (not at
+        start-up: the dashboard's first frame does not wait for them)."""
+        if self._compiled is None:
+            forms: dict[str, int] = {}
+            for secret in self._known:
+                forms.update(_variants(secret))
+            # Longest first: the alternation takes the first form that matches, and that must be the whole
+            # (one secret can start with another).
+            ordered = sorted(forms, key=lambda form: (-forms[form], form))
+            alternatives = list(ordered)
+            for number, (keep, value) in enumerate(_PATTERNS):
+                alternatives.append(f"(?P<keep{number}>{keep}){value}" if keep else value)
+            self._compiled = (re.compile("|".join(alternatives), re.ASCII),
+                              re.compile("|".join(ordered)) if ordered else None)
+        return self._compiled
+
+    @property
+    def _pattern(self) -> re.Pattern[str]:
+        return self._regexes()[0]
+
+    @property
+    def _secrets(self) -> re.Pattern[str] | None:
+        return self._regexes()[1]
 
     def _replace(self, match: re.Match[str]) -> str:
         for name in self._keep:
@@ -147,16 +157,17 @@ class Redactor:
         the same object, when there is nothing to redact)."""
         if not self.may_need(s):
             return s
-        result = self._pattern.sub(self._replace, s)
-        if self._secrets is not None:  # a secret hidden in a kept prefix (a header name, say)
-            result = self._secrets.sub(REDACTED, result)
+        pattern, secrets = self._compiled or self._regexes()
+        result = pattern.sub(self._replace, s)
+        if secrets is not None:  # a secret hidden in a kept prefix (a header name, say)
+            result = secrets.sub(REDACTED, result)
         return s if result == s else result
 
     def may_need(self, s: str) -> bool:
         """False when ``text(s)`` is certainly ``s``: no secret form and no keyword any pattern needs
         (one search of the lower-cased text, one of the text for the secrets)."""
-        return (_TRIGGER.search(s.lower()) is not None
-                or (self._secrets is not None and self._secrets.search(s) is not None))
+        secrets = (self._compiled or self._regexes())[1]
+        return _TRIGGER.search(s.lower()) is not None or (secrets is not None and secrets.search(s) is not None)
 
     def value(self, obj: _T) -> _T:
         """``obj`` with every string inside (nested dicts, lists, tuples, frozen dataclasses) redacted;

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import dotenv_values
-
 from tui_stt import catalog, paths
 from tui_stt.catalog import ProductSpec
 
@@ -179,6 +177,8 @@ def load_secrets(cwd: Path | str | None = None) -> Secrets:
             if resolved in seen or not env_path.is_file():
                 continue
             seen.add(resolved)
+            from dotenv import dotenv_values  # imported only when a .env file is there (saves start-up time)
+
             layers.append((shown, dotenv_values(env_path, interpolate=False)))
         except (OSError, UnicodeDecodeError) as exc:
             reason = paths.os_error_reason(exc) if isinstance(exc, OSError) else "it is not UTF-8 text"

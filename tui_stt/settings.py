@@ -34,9 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-import tomlkit.exceptions
-
 from tui_stt import paths
 from tui_stt.formats import FORMATS
 from tui_stt.presets import PresetError, check_name
@@ -417,6 +414,8 @@ def _same(a: Any, b: Any) -> bool:
 
 def _table(parent: Any, key: str, *, super_table: bool = False) -> Any:
     """``parent[key]`` as a table, created (or put in place of a value that is not a table) when needed."""
+    import tomlkit  # only to write: reading uses the standard library's tomllib (faster to import)
+
     current = parent.get(key)
     if not isinstance(current, dict):
         parent[key] = tomlkit.table(is_super_table=super_table)
@@ -550,6 +549,9 @@ def save_settings(settings: Settings, *, secrets: Iterable[str] | None = None) -
                                  f"{paths.os_error_reason(exc)}")
     except ValueError:
         return _refuse(settings, f"{shown!r}: cannot save settings: the path contains a NUL character")
+    import tomlkit  # only to write (see _table)
+    import tomlkit.exceptions
+
     try:
         if original is None:
             document = tomlkit.parse(_HEADER)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
@@ -11,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -30,8 +31,12 @@ from tui_stt.transcript import Transcript
 from tui_stt.ui.messages import LevelSampled, SessionEvent, TranscriptSaved
 from tui_stt.ui.widgets import EventsLog, MicLevel, PartialView, StatusLine, TranscriptView
 from tui_stt.ui.widgets.events_log import EventsPane
-from tui_stt.ui.widgets.options_panel import HOW_TEXT, OptionsPanel
 from tui_stt.ui.widgets.timeline import TimelineView
+
+if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+
+    from tui_stt.ui.widgets.options_panel import OptionsPanel
 
 log = logging.getLogger("tui_stt.ui")
 
@@ -94,10 +99,12 @@ class TuiSttApp(App[int]):
 
     def __init__(self, run: RunConfig, *, autostart: bool = True,
                  connection_factory: Callable[..., Any] | None = None,
-                 source_factory: Callable[[RunConfig], tuple[Any, str | None]] | None = None) -> None:
+                 source_factory: Callable[[RunConfig], tuple[Any, str | None]] | None = None,
+                 resume_gc: bool = False) -> None:
         super().__init__()
         self.run_config = run
         self.autostart = autostart
+        self.resume_gc = resume_gc  # the caller paused the garbage collector for the start-up (cli.run_dashboard)
         # the core controller runs the takes; the app lays out what it says
         self.controller = Controller(run, self._emit, source_factory=source_factory,
                                      connection_factory=connection_factory, allow_sample=True)
@@ -117,6 +124,8 @@ class TuiSttApp(App[int]):
         self._signal_handlers: dict[int, Any] = {}  # signal -> the handler it had before on_mount
         self.presets_api = load_presets()
         self._told_save_hint = False
+        self._options_panel: OptionsPanel | None = None  # see options_panel
+        self._options_mount: AwaitMount | None = None
         if run.settings.keymap:
             self.set_keymap(dict(run.settings.keymap))
 
@@ -131,7 +140,8 @@ class TuiSttApp(App[int]):
                 live.border_title = "Live"
                 yield PartialView(id="partial")
         yield TimelineView(vad=self.run_config.vad, id="timeline", classes="pane")
-        with Horizontal(id="body"):
+        with Horizontal(id="body") as body:
+            self._body = body  # the options panel is mounted here, beside #main-col (see options_panel)
             with Vertical(id="main-col"):
                 with Vertical(id="transcript-pane", classes="pane") as tp:
                     tp.border_title = "Transcript"
@@ -139,7 +149,6 @@ class TuiSttApp(App[int]):
                 with EventsPane(id="events-pane", classes="pane") as ep:
                     ep.border_title = "Events"
                     yield EventsLog(id="events")
-            yield OptionsPanel(id="options-panel", classes="pane")  # beside the transcript, hidden until o
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -149,7 +158,6 @@ class TuiSttApp(App[int]):
         self.status = self.query_one("#status", StatusLine)
         self.mic = self.query_one("#mic", MicLevel)
         self.partial = self.query_one("#partial", PartialView)
-        self.options_panel = self.query_one("#options-panel", OptionsPanel)
         self._show_events_filter()
         self.watch(self.screen, "maximized", lambda _widget: self._show_events_filter(), init=False)
         self.timeline = self.query_one("#timeline", TimelineView)
@@ -165,6 +173,9 @@ class TuiSttApp(App[int]):
             self.notify(warning, severity="warning", timeout=8)
         self.partial.clear()
         self._install_signal_handlers()
+        if self.resume_gc:
+            self.call_after_refresh(gc.enable)  # once the first frame is drawn
+        self.call_after_refresh(self._mount_options_panel)  # hidden until o: not needed for the first frame
         if self.autostart:
             self.call_after_refresh(self.start_session)  # the first frame first
         else:
@@ -594,25 +605,41 @@ class TuiSttApp(App[int]):
             self.screen.minimize()
         await self._open_options()
 
+    @property
+    def options_panel(self) -> OptionsPanel:
+        """The options panel, docked beside the transcript and hidden until ``o``. Mounted just after the first
+        frame (it has no part in it: its module, styles and widget wait until then), or at once when something
+        asks for it before that (``_open_options`` waits until it is mounted)."""
+        return self._mount_options_panel()
+
+    def _mount_options_panel(self) -> OptionsPanel:
+        if self._options_panel is None:
+            from tui_stt.ui.widgets.options_panel import OptionsPanel
+
+            self._options_panel = OptionsPanel(id="options-panel", classes="pane")
+            self._options_mount = self._body.mount(self._options_panel)
+        return self._options_panel
+
     async def _open_options(self) -> None:
         spec = self.controller.spec
-        await self.options_panel.show(self.product, spec.label, spec.options, self.controller.options,
-                                      presets=self.preset_names() if self.presets_api is not None else None,
-                                      preset=self.current_preset())
+        panel = self.options_panel
+        if self._options_mount is not None:
+            await self._options_mount
+            self._options_mount = None
+        await panel.show(self.product, spec.label, spec.options, self.controller.options,
+                         presets=self.preset_names() if self.presets_api is not None else None,
+                         preset=self.current_preset())
 
-    @on(OptionsPanel.Closed)
-    def _options_closed(self) -> None:
+    def on_options_panel_closed(self) -> None:
         self.transcript_view.focus()
 
-    @on(OptionsPanel.Apply)
-    def _options_from_panel(self, message: OptionsPanel.Apply) -> None:
+    def on_options_panel_apply(self, message: OptionsPanel.Apply) -> None:
         if message.preset is not None:
             self.apply_preset(message.preset)
         else:
             self.apply_options(message.values, save_as_default=message.save_as_default)
 
-    @on(OptionsPanel.SavePreset)
-    async def _save_preset_from_panel(self, message: OptionsPanel.SavePreset) -> None:
+    async def on_options_panel_save_preset(self, message: OptionsPanel.SavePreset) -> None:
         ok, text = self.controller.save_preset(message.name, message.values)
         self.options_panel.preset_saved(text, ok)
         self.events_log.add(text, "preset" if ok else "error", "options")
@@ -624,6 +651,7 @@ class TuiSttApp(App[int]):
         """For this run (in-session, by a reconnect, or at the next start); settings only when asked. How
         they applied is said in the events pane and under the fields of the options panel; returns it."""
         from tui_stt.providers.options import OptionError
+        from tui_stt.ui.widgets.options_panel import HOW_TEXT
 
         before = dict(self.controller.options)
         try:
@@ -841,10 +869,12 @@ def build_app(run: RunConfig, **kwargs: Any) -> TuiSttApp:
     return TuiSttApp(run, **kwargs)
 
 
-def run_app(run: RunConfig) -> int:
+def run_app(run: RunConfig, *, resume_gc: bool = False) -> int:
+    """Run the dashboard; ``resume_gc``: the caller paused the garbage collector, to be turned back on after the
+    first frame."""
     from tui_stt.audio.stderr import move_terminal_off_fd2
 
-    app = build_app(run)
+    app = build_app(run, resume_gc=resume_gc)
     with move_terminal_off_fd2(run.log_path):
         result = app.run()
     return int(result or 0)
