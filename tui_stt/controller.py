@@ -37,6 +37,9 @@ from tui_stt.transcript import Transcript
 
 log = logging.getLogger("tui_stt.controller")
 
+LATENCIES_KEPT = 1000  # per take: the latest commits' latencies (the figures of every turn are kept apart)
+QUICK_KEPT = 64  # per take: commits whose turn figures have not come yet (they come within a second or so)
+
 # session events worth a line in the take's raw log next to the wire messages (connection life, options)
 LOGGED_EVENTS = (ev.Connecting, ev.Opened, ev.Closed, ev.Error, ev.Warning, ev.Reconnecting, ev.Configured,
                  ev.Gap, ev.Ended)
@@ -79,7 +82,7 @@ class Take:
     transcript: Transcript = field(default_factory=Transcript)
     journal: Any = None  # tui_stt.journal.Journal
     session: Any = None  # tui_stt.session.StreamSession while it runs
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))  # the latest commits'
     failure: str | None = None
     gap_seconds: float = 0.0
     ended: bool = False
@@ -88,7 +91,8 @@ class Take:
     figures: list[Any] = field(default_factory=list)  # tui_stt.latency.TurnFigures, one per finished turn
     input_name: str = ""
     audio_seconds: float = 0.0
-    quick_ms: dict[int, float] = field(default_factory=dict)  # seq -> commit after its end's audio (ms)
+    quick_ms: dict[int, float] = field(default_factory=dict)  # seq -> commit after its end's audio (ms), until
+    # the turn's figures come (the latest QUICK_KEPT: a commit that ends no turn gets none)
 
     @property
     def folder(self) -> Path | None:
@@ -117,7 +121,6 @@ class Controller:
         self.takes: list[Take] = []
         self.state = State.IDLE
         self._task: asyncio.Task[Take | None] | None = None
-        self._levels: deque[tuple[float, float]] = deque(maxlen=1200)  # (audio position, monotonic) this take
         self._last_settings_problem: str | None = None
         self.take_extra: dict[str, Any] = {}  # more fields for each take.json (a compare lane's label)
         self._input_override: Path | None = None  # replay_next(): a take folder for the next take only
@@ -185,7 +188,6 @@ class Controller:
         opts = dict(options if options is not None else self.options)
         take = Take(len(self.takes) + 1, product, opts, datetime.now().astimezone(), input_name=input_name)
         self.takes.append(take)
-        self._levels.clear()
         take.meter = LatencyMeter(lambda fig: self._turn_figures(take, fig), vad=self.run.vad)
         if journal:
             take.recorder = self._open_recorder(take)
@@ -207,7 +209,6 @@ class Controller:
             take.recorder.wire({"t": round(event.wall, 3), "dir": "event", "type": type(event).__name__,
                                 "msg": ev.describe(event)})
         if isinstance(event, ev.Level):
-            self._levels.append((event.position, event.mono))
             take.audio_seconds = event.position
             take.meter.on_event(event)
         elif isinstance(event, ev.Partial):
@@ -223,10 +224,13 @@ class Controller:
             event = ev.Committed(event.product, turn=turn, covered_until=event.covered_until, mono=event.mono,
                                  wall=event.wall)
             self.emit(event)
-            latency = self._latency_ms(event)
+            latency = self._latency_ms(take, event)
             if latency is not None:
                 take.latencies_ms.append(latency)
-                take.quick_ms[turn.seq] = latency
+                quick = take.quick_ms
+                quick[turn.seq] = latency
+                while len(quick) > QUICK_KEPT:
+                    del quick[next(iter(quick))]
                 self.emit(ev.TurnLatency(event.product, seq=turn.seq, ms=latency, trigger=turn.trigger))
             take.meter.on_event(event)
             return
@@ -245,18 +249,18 @@ class Controller:
                 take.journal.latency(figure_record(fig))
             except Exception as exc:  # noqa: BLE001 - the journal says why (pending); transcription goes on
                 log.warning("journal latency record failed: %s", exc)
-        quick = take.quick_ms.get(fig.seq)
+        quick = take.quick_ms.pop(fig.seq, None)
         self.emit(ev.TurnLatency(take.product, seq=fig.seq, ms=quick if quick is not None else
                                  (fig.eos_to_final_ms or 0.0), first_partial_ms=fig.first_partial_ms,
                                  eos_ms=fig.eos_to_final_ms, trigger=fig.trigger, final=True))
 
 
-    def _latency_ms(self, e: ev.Committed) -> float | None:
-        """Commit received -> when the audio at the turn's end was captured (this take's clock)."""
-        for position, mono in self._levels:
-            if position >= e.turn.end:
-                return max(0.0, e.mono - mono) * 1000
-        return None
+    @staticmethod
+    def _latency_ms(take: Take, e: ev.Committed) -> float | None:
+        """Commit received -> when the audio at the turn's end was captured (the take's capture clock, kept by
+        its latency meter)."""
+        captured = take.meter.captured_at(e.turn.end)
+        return None if captured is None else max(0.0, e.mono - captured) * 1000
 
     # -- a take ------------------------------------------------------------------------------------
     def start(self) -> asyncio.Task[Take | None] | None:

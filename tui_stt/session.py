@@ -45,7 +45,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,41 @@ class SessionConfig:
     secrets: tuple[str, ...] = ()  # more strings to redact (the api_key always is)
 
 
+class Reservoir:
+    """A stream of values in bounded memory: the exact count and maximum, and every value while there are at most
+    ``size`` of them, then a uniform random sample of ``size`` of them (Algorithm R), so percentiles stay
+    unbiased however long the stream. Iterating gives the kept values."""
+
+    def __init__(self, size: int = 4096, seed: int | None = None) -> None:
+        self.size = size
+        self.values: list[float] = []
+        self.count = 0
+        self.max: float | None = None
+        self._rng = random.Random(seed)
+
+    def append(self, value: float) -> None:
+        self.count += 1
+        if self.max is None or value > self.max:
+            self.max = value
+        if len(self.values) < self.size:
+            self.values.append(value)
+        else:
+            i = self._rng.randrange(self.count)
+            if i < self.size:
+                self.values[i] = value
+
+    @property
+    def complete(self) -> bool:
+        """Every value is kept (no sampling yet)."""
+        return self.count == len(self.values)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
 @dataclass
 class SessionStats:
     captured_bytes: int = 0
@@ -114,7 +149,9 @@ class SessionStats:
     connections: int = 0
     reconnects: int = 0
     attempts: int = 0  # connection attempts, failed ones included
-    send_delays: deque[float] = field(default_factory=lambda: deque(maxlen=10000))  # seconds
+    # a batch complete -> ``conn.send`` returned, seconds, first connection only: every one up to 4096 batches
+    # (~7 minutes), then a uniform sample of them (exact count and max)
+    send_delays: Reservoir = field(default_factory=Reservoir)
 
 
 class SessionFailed(Exception):

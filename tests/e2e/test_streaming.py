@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.audio import file_pcm, script_texts
 from tests.support.paths import FIXTURES, SPEECH
-from tests.support.sessions import PRODUCTS, GatedSource, committed, expected_sent, make_session
+from tests.support.sessions import KEY, PRODUCTS, GatedSource, committed, expected_sent, make_session
 from tui_stt import events as ev
 from tui_stt.audio.sources import FileSource
 from tui_stt.emulators import Faults
@@ -251,3 +251,24 @@ async def test_flux_eager_end_of_turn_is_a_tentative_partial(emulator) -> None:
     tentative = [e for e in events if isinstance(e, ev.Partial) and e.tentative]
     assert tentative and tentative[0].text == script_texts()[0]
     assert committed(events) == script_texts()
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+async def test_audio_goes_uncompressed_and_the_emulator_takes_clients_that_offer_deflate(emulator, product) -> None:
+    """Issue 14.2: the SDKs' sockets offer no permessage-deflate (audio does not compress; deflating it cost
+    CPU on every send); the emulator negotiates it with a client that offers it (the console baseline)."""
+    from websockets.asyncio.client import connect
+
+    session, events = make_session(product, emulator.url, FileSource(SPEECH, speed=None))
+    await asyncio.wait_for(session.run(), 30)
+    assert session.failure is None and committed(events) == script_texts()
+    (record,) = emulator.records(product)
+    assert not any(name.lower() == "sec-websocket-extensions" for name in record.headers), record.headers
+    path = {"nova-3": "/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000",
+            "flux": "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000",
+            "u3-rt-pro": "/v3/ws?speech_model=u3-rt-pro&encoding=pcm_s16le&sample_rate=16000"}[product]
+    header = "Authorization", ("Token " if product != "u3-rt-pro" else "") + KEY
+    async with connect(emulator.url + path, additional_headers=[header]) as ws:
+        assert ws.response is not None and "permessage-deflate" in ws.response.headers.get(
+            "Sec-WebSocket-Extensions", "")
+        await ws.send(file_pcm()[:3200])

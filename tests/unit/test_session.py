@@ -279,3 +279,21 @@ async def test_an_outage_does_not_count_against_a_file(scripts=None) -> None:  #
     await asyncio.wait_for(session.run(), 20)
     assert session.failure is None and not [e for e in got if isinstance(e, ev.Gap)]
     assert committed_words(got) == [f"b{i}" for i in range(6)]
+
+
+def test_send_delays_keep_every_value_then_a_bounded_uniform_sample_with_the_exact_count_and_max() -> None:
+    """Issue 14.2: the send delays do not grow with the session; their percentiles stay right."""
+    from tui_stt.session import Reservoir
+
+    few = Reservoir(size=100, seed=1)
+    for v in range(50):
+        few.append(float(v))
+    assert few.complete and sorted(few) == [float(v) for v in range(50)] and few.max == 49.0
+
+    many = Reservoir(size=1000, seed=1)
+    for i in range(100_000):
+        many.append((i * 7919 % 100_000) / 1000)  # 0 .. 99.999, evenly spread, in a scrambled order
+    assert len(many) == 1000 and many.count == 100_000 and not many.complete
+    assert many.max == 99.999
+    ordered = sorted(many)
+    assert abs(ordered[949] - 95.0) < 2.5  # the sample's p95 is the stream's, within sampling error

@@ -16,7 +16,7 @@ from typing import Any
 from tui_stt import events as ev
 from tui_stt.audio import ms_to_bytes
 from tui_stt.providers import errors
-from tui_stt.providers.base import Connection, ProviderError
+from tui_stt.providers.base import Connection, ProviderError, uncompressed_sockets
 from tui_stt.providers.options import ASSEMBLYAI_HOSTS
 
 log = logging.getLogger("tui_stt.providers.assemblyai")
@@ -28,7 +28,10 @@ MAX_CHUNK_BYTES = ms_to_bytes(1000)
 def _make_client_class():
     import pydantic
     import websockets
-    from assemblyai.streaming.v3 import AsyncStreamingClient
+    from assemblyai.streaming.v3 import AsyncStreamingClient, async_client
+
+    # sockets without permessage-deflate (audio does not compress; base.uncompressed_sockets)
+    uncompressed_sockets(async_client, "_ws_connect")
 
     class _GuardedClient(AsyncStreamingClient):
         on_malformed: Any = None

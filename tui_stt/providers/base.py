@@ -195,3 +195,28 @@ def check_url(url: str, *, allow_insecure: bool = False, flag: str = "--allow-in
         return _check(url, allow_insecure=allow_insecure, flag=flag)
     except UrlError as exc:
         raise FatalProviderError(str(exc)) from None
+
+
+def uncompressed_sockets(module: Any, name: str) -> bool:
+    """Make ``module.name``, an SDK's reference to ``websockets``' ``connect``, open its sockets without
+    permessage-deflate: audio does not compress, and deflating every audio frame cost CPU and time on each
+    send. The SDKs have no option to turn it off; this wraps the one name each of them opens its sockets
+    through (the name Deepgram's own ``transport_factory`` replaces, the name AssemblyAI's connect helper
+    calls), once, adding ``compression=None`` unless the caller gives one. A name that is not ``websockets``'
+    own (a custom transport, a test double) is left alone. True when the sockets are uncompressed."""
+    connect = getattr(module, name, None)
+    if connect is None:
+        return False
+    if getattr(connect, "_uncompressed", False):
+        return True
+    if not str(getattr(connect, "__module__", "")).startswith("websockets."):
+        return False
+
+    def uncompressed(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("compression", None)
+        return connect(*args, **kwargs)
+
+    uncompressed._uncompressed = True  # type: ignore[attr-defined]
+    uncompressed.__wrapped__ = connect  # type: ignore[attr-defined]
+    setattr(module, name, uncompressed)
+    return True

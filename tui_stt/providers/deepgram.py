@@ -18,7 +18,7 @@ from typing import Any
 from tui_stt import events as ev
 from tui_stt.audio import BYTES_PER_SECOND
 from tui_stt.providers import errors
-from tui_stt.providers.base import Connection, ProviderError
+from tui_stt.providers.base import Connection, ProviderError, uncompressed_sockets
 
 log = logging.getLogger("tui_stt.providers.deepgram")
 
@@ -31,7 +31,12 @@ def _import_sdk():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import deepgram
+        import deepgram.listen.v1.client
+        import deepgram.listen.v2.client
         from deepgram.environment import DeepgramClientEnvironment
+    # Nova-3 and Flux sockets without permessage-deflate (audio does not compress; base.uncompressed_sockets)
+    for module in (deepgram.listen.v1.client, deepgram.listen.v2.client):
+        uncompressed_sockets(module, "websockets_client_connect")
     return deepgram, DeepgramClientEnvironment
 
 
