@@ -175,21 +175,27 @@ async def test_streaming_long_files_in_every_format(tmp_path: Path) -> None:
         assert {len(c.data) for c in chunks[:-1]} == {3200}, name
 
 
+def _assert_flags_follow(new: list, old: list, *, score_tolerance: float) -> None:
+    """The streamed chunks are decibri.File's, their speaking flags near enough and their scores close."""
+    import numpy as np
+
+    assert [c.data for c in new] == [c.data for c in old]
+    speaking_old = np.array([c.is_speaking for c in old])
+    speaking_new = np.array([c.is_speaking for c in new])
+    assert 0.2 < speaking_new.mean() < 0.95  # it finds speech and pauses
+    assert np.count_nonzero(speaking_new != speaking_old) <= 2
+    assert np.abs(np.array([c.vad_score for c in new]) - [c.vad_score for c in old]).max() < score_tolerance
+
+
 async def test_streaming_vad_follows_decibris(tmp_path: Path) -> None:
     """The VAD runs on each batch (after 1.6 s of what came before): its flags are decibri.File's, near enough."""
-    import numpy as np
     import soundfile as sf
 
     path = tmp_path / "speech_57s.wav"
     sf.write(path, _speech(57.3), 16000, subtype="PCM_16")
     old = _decibri_whole(path, vad="silero")
     new = await _stream(path, vad=True)
-    assert [c.data for c in new] == [c.data for c in old]
-    speaking_old = np.array([c.is_speaking for c in old])
-    speaking_new = np.array([c.is_speaking for c in new])
-    assert 0.2 < speaking_new.mean() < 0.95  # it finds speech and pauses
-    assert np.count_nonzero(speaking_new != speaking_old) <= 2
-    assert np.abs(np.array([c.vad_score for c in new]) - [c.vad_score for c in old]).max() < 0.25
+    _assert_flags_follow(new, old, score_tolerance=0.25)
     assert [c.is_speaking for c in await _stream(path)] == [False] * len(new)  # vad off: no flags
 
 
@@ -199,19 +205,13 @@ async def test_the_energy_detector_follows_decibris_and_loads_no_model(tmp_path:
     import subprocess
     import sys
 
-    import numpy as np
     import soundfile as sf
 
     path = tmp_path / "speech_57s.wav"
     sf.write(path, _speech(57.3), 16000, subtype="PCM_16")
     old = _decibri_whole(path, vad="energy")
     new = await _stream(path, vad=True, vad_model="energy")
-    assert [c.data for c in new] == [c.data for c in old]
-    speaking_old = np.array([c.is_speaking for c in old])
-    speaking_new = np.array([c.is_speaking for c in new])
-    assert 0.2 < speaking_new.mean() < 0.95  # it finds speech and pauses
-    assert np.count_nonzero(speaking_new != speaking_old) <= 2
-    assert np.abs(np.array([c.vad_score for c in new]) - [c.vad_score for c in old]).max() < 0.01
+    _assert_flags_follow(new, old, score_tolerance=0.01)
     # the point of it: no ONNX runtime in the process (silero maps decibri's libonnxruntime, ~40 MB)
     probe = ("import asyncio, sys\n"
              "from tui_stt.audio.sources import FileSource\n"
