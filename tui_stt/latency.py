@@ -22,9 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui_stt import events as ev
+from tui_stt.audio import SPEECH_DBFS, VAD_HOLDOFF_S
 
-SPEECH_DBFS = -50.0  # with the VAD off, a chunk louder than this counts as speech (as the session)
-VAD_HOLDOFF_S = 0.3  # decibri's VAD hold-off (as the session)
 END_SLACK_S = 0.5  # speech that ends this close after a turn's end still counts as that turn's end of speech
 RESOLVE_AFTER_S = 0.8  # audio past a turn's end needed before its end of speech is known
 KEEP_S = 300.0  # capture clock and speech runs kept this long (audio seconds)

@@ -51,7 +51,7 @@ from typing import Any
 
 from tui_stt import catalog
 from tui_stt import events as ev
-from tui_stt.audio import ms_to_bytes
+from tui_stt.audio import SPEECH_DBFS, VAD_HOLDOFF_S, ms_to_bytes
 from tui_stt.audio.batching import MAX_BATCH_MS, MIN_BATCH_MS, MIN_TAIL_MS
 from tui_stt.audio.levels import measure
 from tui_stt.audio.sources import AudioInputError, AudioSource
@@ -64,9 +64,7 @@ from tui_stt.replay import ReplayBuffer, SpeechMap, seconds, to_bytes
 log = logging.getLogger("tui_stt.session")
 
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-SPEECH_DBFS = -50.0  # with the VAD off, a chunk louder than this counts as speech
 SPEECH_MARGIN_S = 0.2  # audio this close to speech counts as speech (VAD onset lag and hangover)
-VAD_HOLDOFF_S = 0.3  # decibri's VAD keeps saying "speaking" this long after speech (its default holdoff)
 HEALTHY_S = 10.0  # a connection that lived this long resets the backoff
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_stt import events as ev
+from tui_stt.audio import SPEECH_DBFS, VAD_HOLDOFF_S
 
 WINDOW_S = 20.0  # audio seconds shown
 MARGIN_S = 2.0  # kept before the window (a wider view, the silence window of a run that ended before it)
@@ -33,15 +34,6 @@ MAX_ITEMS = 600  # per kind (runs, ticks, markers): a hard bound whatever the ev
 EPS = 1e-6  # cell boundaries: a time within this of a boundary counts as on it
 
 Cell = tuple[str, str]  # (character, style name)
-
-
-def _session_rules() -> tuple[float, float]:
-    """``tui_stt.session``'s ``SPEECH_DBFS`` and ``VAD_HOLDOFF_S`` (the timeline follows the session's rules).
-    Imported on first use, not with this module: the dashboard draws its first frame without the session's
-    modules (audio sources, providers), which load when a take starts."""
-    from tui_stt.session import SPEECH_DBFS, VAD_HOLDOFF_S
-
-    return SPEECH_DBFS, VAD_HOLDOFF_S
 
 
 @dataclass(frozen=True)
@@ -182,7 +174,7 @@ class Timeline:
         self.window_s = window_s
         self.margin_s = margin_s
         self.vad = vad  # Level.is_speaking is the VAD's (less its holdoff); else the level decides
-        self._holdoff_s: float | None = None  # see holdoff_s
+        self.holdoff_s = VAD_HOLDOFF_S if vad else 0.0  # how long the VAD's flag outlasts speech
         self.max_items = max_items
         self.product = ""
         self.options: dict[str, Any] = {}
@@ -246,15 +238,8 @@ class Timeline:
             return True
         return False
 
-    @property
-    def holdoff_s(self) -> float:
-        """How long the VAD's speech flag outlasts speech (the session's ``VAD_HOLDOFF_S``); 0 without the VAD."""
-        if self._holdoff_s is None:
-            self._holdoff_s = _session_rules()[1] if self.vad else 0.0
-        return self._holdoff_s
-
     def _speaking(self, level: ev.Level) -> bool:
-        return level.is_speaking if self.vad else level.rms_dbfs > _session_rules()[0]
+        return level.is_speaking if self.vad else level.rms_dbfs > SPEECH_DBFS
 
     def on_level(self, position: float, speaking: bool) -> bool:
         """One capture chunk, ``[previous position, position)``, speech or not."""

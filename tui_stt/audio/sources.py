@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from tui_stt.audio import BYTES_PER_MS, SAMPLE_RATE
+from tui_stt.audio import BYTES_PER_MS, SAMPLE_RATE, VAD_HOLDOFF_S
 from tui_stt.audio.stderr import quiet_fd2
 
 log = logging.getLogger("tui_stt.audio")
@@ -142,7 +142,7 @@ class _FileDecoder:
     FIRST_BATCH = 4 * VAD_GRID  # 3.2 s: a file starts playing soon after it is opened
     VAD_THRESHOLD = 0.5  # decibri's defaults for vad="silero"
     ENERGY_THRESHOLD = 0.01  # ... and for vad="energy" (RMS of the chunk, full scale 1)
-    VAD_HOLDOFF_S = 0.3
+    VAD_HOLDOFF_S = VAD_HOLDOFF_S  # ... and the holdoff of both
 
     def __init__(self, path: Path, what: str, *, vad: bool, vad_model: str = "silero") -> None:
         import numpy as np
