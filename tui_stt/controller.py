@@ -488,6 +488,60 @@ class Controller:
             return False, f"preset {name} is set for this run but not saved: {problem}"
         return True, f"preset {name} saved for {self.spec.label}: {text}"
 
+    # -- presets (tui_stt.presets: named sets of turn-taking options, built in and the user's) ------------
+    def preset_names(self) -> list[str]:
+        """The current product's presets (built in, then the user's); [] for a product with no turn-taking
+        options, or when the user's presets cannot be read (the settings warning says why)."""
+        from tui_stt.presets import PresetError, preset_names
+
+        try:
+            return list(preset_names(self.product, self.run.settings.presets))
+        except PresetError:
+            return []
+
+    def current_preset(self) -> str | None:
+        """The preset the options in use match, if any."""
+        from tui_stt.presets import PresetError, match_preset
+
+        try:
+            return match_preset(self.product, self.options, self.run.settings.presets)
+        except PresetError:
+            return None
+
+    def preset_options(self, name: str) -> dict[str, Any]:
+        """All of preset ``name``'s options for the current product (PresetError for an unknown one)."""
+        from tui_stt.presets import preset_options
+
+        return preset_options(self.product, name, self.run.settings.presets)
+
+    def next_preset(self) -> str:
+        """The preset after the current one (the first when the options match none); PresetError if none."""
+        from tui_stt.presets import next_preset
+
+        return next_preset(self.product, self.current_preset(), self.run.settings.presets)
+
+    def describe_preset(self, name: str) -> str:
+        """One line: what preset ``name`` sets."""
+        from tui_stt.presets import PresetError, describe
+
+        try:
+            return describe(self.product, name, self.run.settings.presets)
+        except PresetError:
+            return f"apply the {name} preset's options"
+
+    def set_save_format(self, fmt: str) -> None:
+        """The format ctrl+s saves in, remembered in the settings."""
+        self.run.save_format = fmt
+        self.run.settings.save_format = fmt
+        self.save_settings()
+
+    def remember_device(self) -> None:
+        """A --device given on the command line is the next run's default."""
+        settings = self.run.settings
+        if self.run.device and self.run.device != settings.device:
+            settings.device = self.run.device
+            self.save_settings()
+
     def set_key(self, key: str, *, save: bool = False) -> Path | None:
         """A key pasted for this run (ValueError for a malformed one); saved to the config .env on request."""
         spec = self.spec

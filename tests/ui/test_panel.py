@@ -187,24 +187,24 @@ async def test_a_preset_applies_all_its_options_at_once(tmp_path: Path) -> None:
 async def test_t_cycles_presets_and_the_palette_lists_them(tmp_path: Path) -> None:
     app = build_app(make_run(tmp_path, product="nova-3"), autostart=False)
     async with app.run_test(size=(140, 40)) as pilot:
-        assert app.current_preset() == "balanced"
+        assert app.controller.current_preset() == "balanced"
         await pilot.press("t")
         await pilot.pause()
-        assert app.current_preset() == "patient" and app.controller.options["endpointing"] == 800
+        assert app.controller.current_preset() == "patient" and app.controller.options["endpointing"] == 800
         assert any(key.key == "t" for key in app.screen.query(FooterKey))
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Preset: snappy", "Preset: balanced", "Preset: patient"} <= set(titles)
         command = next(c for c in app.get_system_commands(app.screen) if c.title == "Preset: snappy")
         command.callback()
         await pilot.pause()
-        assert app.current_preset() == "snappy" and app.controller.options["endpointing"] == 100
+        assert app.controller.current_preset() == "snappy" and app.controller.options["endpointing"] == 100
 
 
-async def test_without_the_presets_module_the_panel_has_no_preset_row(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import tui_stt.ui.app as app_module
+async def test_a_product_without_presets_has_no_preset_row_key_or_command(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_stt.controller import Controller
 
-    monkeypatch.setattr(app_module, "load_presets", lambda: None)
+    monkeypatch.setattr(Controller, "preset_names", lambda self: [])  # as for a product with no turn-taking knobs
     app = build_app(make_run(tmp_path, product="flux"), autostart=False)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("o")
@@ -252,7 +252,7 @@ async def test_the_panel_saves_the_options_as_a_user_preset(tmp_path: Path) -> N
         field.value = ""
         await type_into(pilot, field, "dictation")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "dictation" in app.preset_names(), what="the preset listed")
+        await wait_until(pilot, lambda: "dictation" in app.controller.preset_names(), what="the preset listed")
         saved = (tmp_path / "config" / "tui-stt" / "settings.toml").read_text()
         assert "[presets.dictation" in saved and "endpointing = 1200" in saved
         assert any("preset dictation saved" in line for line in app.events_log.lines_text)

@@ -194,3 +194,28 @@ async def test_two_controllers_run_side_by_side(tmp_path: Path) -> None:
     ta, tb = await asyncio.gather(a.run_take(), b.run_take())
     assert ta is not None and tb is not None
     assert words(a_events) == [f"w{i}" for i in range(4)] and words(b_events) == [f"w{i}" for i in range(6)]
+
+
+# -- presets, the save format and the device are the controller's (the dashboard only shows them) -------------------
+async def test_the_controller_knows_the_products_presets_and_applies_them(tmp_path: Path) -> None:
+    run = make_run(tmp_path, product="nova-3")
+    ctl = controller(run)
+    assert ctl.preset_names() == ["snappy", "balanced", "patient"]
+    assert ctl.current_preset() == "balanced"  # nova-3's defaults
+    assert ctl.next_preset() == "patient"
+    ctl.apply_options(ctl.preset_options("patient"))
+    assert ctl.current_preset() == "patient" and ctl.options["endpointing"] == 800
+    assert "endpointing" in ctl.describe_preset("snappy")
+    assert ctl.save_preset("mine", {"endpointing": 450})[0]
+    assert ctl.preset_names()[-1] == "mine" and ctl.preset_options("mine")["endpointing"] == 450
+    assert "mine" in controller(make_run(tmp_path, product="nova-3")).preset_names()  # read back from the file
+    assert controller(make_run(tmp_path)).preset_names() == []  # the dummy product has no turn-taking options
+
+
+async def test_the_save_format_and_a_device_given_are_remembered_in_the_settings(tmp_path: Path) -> None:
+    run = make_run(tmp_path, device="USB mic")
+    ctl = controller(run)
+    ctl.set_save_format("srt")
+    ctl.remember_device()
+    again = make_run(tmp_path)
+    assert again.settings.save_format == "srt" and again.settings.device == "USB mic"

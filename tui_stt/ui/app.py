@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import signal
 import time
@@ -122,7 +121,6 @@ class TuiSttApp(App[int]):
         self._quit_worker: Worker[None] | None = None  # the graceful quit, once started
         self._interrupted = False  # a second quit signal: exit at once with INTERRUPTED
         self._signal_handlers: dict[int, Any] = {}  # signal -> the handler it had before on_mount
-        self.presets_api = load_presets()
         self._told_save_hint = False
         self._options_panel: OptionsPanel | None = None  # see options_panel
         self._options_mount: AwaitMount | None = None
@@ -164,10 +162,7 @@ class TuiSttApp(App[int]):
         self._narrow(self.size.width)
         self.status.product_label = PRODUCTS[self.product].label
         self.status.save_format = self.save_format
-        settings = self.run_config.settings
-        if self.run_config.device and self.run_config.device != settings.device:
-            settings.device = self.run_config.device  # remembered for the next run
-            self._save_settings()
+        self.controller.remember_device()
         for warning in self.run_config.warnings:
             self.events_log.add(warning, "warning")
             self.notify(warning, severity="warning", timeout=8)
@@ -274,7 +269,7 @@ class TuiSttApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next_preset":
-            return self.presets_api is not None and bool(self.preset_names())
+            return bool(self.controller.preset_names())
         return True
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -286,8 +281,8 @@ class TuiSttApp(App[int]):
         yield SystemCommand("Save options as defaults",
                             "write this run's options of the current product to the settings file",
                             self.action_save_defaults)
-        for name in self.preset_names():
-            yield SystemCommand(f"Preset: {name}", self._preset_help(name),
+        for name in self.controller.preset_names():
+            yield SystemCommand(f"Preset: {name}", self.controller.describe_preset(name),
                                 lambda name=name: self.apply_preset(name))
         for fmt in FORMATS:
             yield SystemCommand(f"Save format: {fmt}", f"save transcripts as .{fmt}",
@@ -627,8 +622,8 @@ class TuiSttApp(App[int]):
             await self._options_mount
             self._options_mount = None
         await panel.show(self.product, spec.label, spec.options, self.controller.options,
-                         presets=self.preset_names() if self.presets_api is not None else None,
-                         preset=self.current_preset())
+                         presets=self.controller.preset_names() or None,
+                         preset=self.controller.current_preset())
 
     def on_options_panel_closed(self) -> None:
         self.transcript_view.focus()
@@ -667,68 +662,35 @@ class TuiSttApp(App[int]):
             what = ", ".join(f"{name}={value}" for name, value in changed.items()) or "no change"
             self.events_log.add(f"{f'preset {preset}: ' if preset else ''}{what}: {HOW_TEXT.get(how, how)}",
                                 "preset" if preset else "option", "options")
-        self.options_panel.applied(changed, how, now, self.current_preset())
+        self.options_panel.applied(changed, how, now, self.controller.current_preset())
         if changed and not save_as_default and how != "next start" and not self._told_save_hint:
             self._told_save_hint = True
             self.events_log.add("these options apply to this run; to keep them, press \"Save as defaults\" in "
                                 "the options panel (o) or use the command palette (ctrl+p)", "dim", "options")
         return how
 
-    # -- presets (tui_stt.presets: named sets of turn-taking options) ----------------------------------
-    def _user_presets(self) -> Any:
-        return getattr(self.controller.run.settings, "presets", None)
-
-    def preset_names(self) -> list[str]:
-        api = self.presets_api
-        if api is None:
-            return []
-        try:
-            return list(api.preset_names(self.product, self._user_presets()))
-        except api.PresetError:
-            return []
-
-    def current_preset(self) -> str | None:
-        """The preset the options in use match, if any."""
-        api = self.presets_api
-        if api is None:
-            return None
-        try:
-            found = api.match_preset(self.product, self.controller.options, self._user_presets())
-        except api.PresetError:
-            return None
-        return str(found) if found is not None else None
-
-    def _preset_help(self, name: str) -> str:
-        api = self.presets_api
-        try:
-            return str(api.describe(self.product, name, self._user_presets()))
-        except Exception:  # noqa: BLE001 - a help line only
-            return f"apply the {name} preset's options"
-
+    # -- presets (the controller knows them: tui_stt.presets) ---------------------------------------
     def apply_preset(self, name: str) -> str | None:
         """All of the preset's options at once (one change: in-session or one reconnect)."""
-        api = self.presets_api
-        if api is None:
-            self.notify("Presets are not available in this version", severity="warning")
-            return None
+        from tui_stt.presets import PresetError
+
         try:
-            values = api.preset_options(self.product, name, self._user_presets())
-        except api.PresetError as exc:
+            values = self.controller.preset_options(name)
+        except PresetError as exc:
             self.events_log.add(str(exc), "error", "options")
             self.notify(str(exc), severity="error")
             return None
         return self.apply_options(values, preset=name)
 
     def action_next_preset(self) -> None:
-        api = self.presets_api
-        if api is None:
-            return
+        from tui_stt.presets import PresetError
+
         try:
-            name = api.next_preset(self.product, self.current_preset(), self._user_presets())
-        except api.PresetError as exc:
+            name = self.controller.next_preset()
+        except PresetError as exc:
             self.notify(str(exc), severity="warning")
             return
-        self.apply_preset(str(name))
+        self.apply_preset(name)
 
     # -- the events pane ---------------------------------------------------------------------------
     def action_toggle_events(self) -> None:
@@ -783,8 +745,7 @@ class TuiSttApp(App[int]):
         self.save_format = fmt
         self.status.save_format = fmt
         self._update_footer_keys()
-        self.run_config.settings.save_format = fmt
-        self._save_settings()
+        self.controller.set_save_format(fmt)
         self.notify(f"ctrl+s saves .{fmt}")
 
     def action_clear(self) -> None:
@@ -854,14 +815,10 @@ class TuiSttApp(App[int]):
     async def _quit_gracefully(self) -> None:
         try:
             await self.stop_session()  # the controller closes the take's journal when the take ends
-            self._save_settings()
+            self.controller.save_settings()  # a failed save is said by the controller (events pane, notice)
         finally:
             if not self._interrupted:
                 self.exit(0)
-
-    def _save_settings(self) -> None:
-        """A failed save is said by the controller (a warning notice: events pane and notification)."""
-        self.controller.save_settings()
 
 
 def build_app(run: RunConfig, **kwargs: Any) -> TuiSttApp:
@@ -879,12 +836,3 @@ def run_app(run: RunConfig, *, resume_gc: bool = False) -> int:
         result = app.run()
     return int(result or 0)
 
-
-def load_presets() -> Any:
-    """``tui_stt.presets`` (named option sets per product), or None where that module is not there."""
-    try:
-        return importlib.import_module("tui_stt.presets")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tui_stt.presets":
-            raise
-        return None

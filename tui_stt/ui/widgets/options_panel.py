@@ -129,7 +129,7 @@ class OptionsPanel(Vertical):
         self.product = ""
         self.specs: tuple[OptionSpec, ...] = ()
         self.values: dict[str, Any] = {}
-        self.presets: list[str] | None = None  # None: no presets module, no preset row
+        self.presets: list[str] | None = None  # None: the product has no presets, no preset row
         self.preset: str | None = None
 
     # -- what the app calls ------------------------------------------------------------------------
