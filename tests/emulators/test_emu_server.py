@@ -125,6 +125,12 @@ def test_cli_far_end_flags() -> None:
                                      "--outage-s", "65"]))
     assert faults.outage_s is None and faults.close_after_audio_ms == 20000
     assert faults.plan == {0: Faults(close_after_audio_ms=20000, outage_s=65)}
+    # the two halves of --compat, each on its own (e.g. drops and no silence finals together)
+    assert faults_from_args(parse(["--drop-every", "3", "--no-silence-finals"])) == Faults(
+        close_after_ms=3000, no_silence_finals=True)
+    assert faults_from_args(parse(["--refuse-finalize", "error"])) == Faults(refuse_finalize="error")
+    with pytest.raises(SystemExit):
+        parse(["--refuse-finalize", "sometimes"])
     with pytest.raises(SystemExit):
         parse(["--drop-every", "3", "--close-after-ms", "100"])  # one or the other
     with pytest.raises(SystemExit):
@@ -134,7 +140,8 @@ def test_cli_far_end_flags() -> None:
 
 def test_cli_help_lists_the_far_end_flags() -> None:
     text = build_parser().format_help()
-    for flag in ("--compat", "--drop-every", "--silent-after-ms", "--stop-reading-after-ms", "--echo-auth",
+    for flag in ("--compat", "--refuse-finalize", "--no-silence-finals", "--drop-every", "--silent-after-ms",
+                 "--stop-reading-after-ms", "--echo-auth",
                  "--outage-s", "--outage-after-conn", "--max-uri-len", "--tls", "--tls-ca"):
         assert flag in text
 

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compat", action="store_true",
                    help="fault: act like a Deepgram-compatible server that is not Deepgram (/v1/listen): "
                    "Finalize gets Error UnsupportedMessage + close 4400, and finals never cover trailing silence")
+    p.add_argument("--refuse-finalize", choices=("close", "error"), default=None, metavar="HOW",
+                   help="fault (/v1/listen): answer Finalize with Error UnsupportedMessage and then close 4400 "
+                   "(close) or keep the socket open (error); half of --compat")
+    p.add_argument("--no-silence-finals", action="store_true",
+                   help="fault (/v1/listen): finals end at their last word and never cover trailing silence; "
+                   "the other half of --compat, e.g. with --drop-every")
     p.add_argument("--silent-after-ms", type=float, default=None, metavar="N",
                    help="fault: after N ms of audio send nothing more (no results, replies, close or pongs) "
                    "but keep reading")
@@ -97,8 +103,8 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         delay_ms=args.delay_ms,
         malformed_after=args.malformed_after,
         refuse=args.refuse,
-        refuse_finalize=args.compat,
-        no_silence_finals=args.compat,
+        refuse_finalize=args.refuse_finalize or args.compat,
+        no_silence_finals=args.no_silence_finals or args.compat,
         silent_after_audio_ms=args.silent_after_ms,
         stop_reading_after_audio_ms=args.stop_reading_after_ms,
         echo_auth=args.echo_auth,
