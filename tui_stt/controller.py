@@ -389,6 +389,14 @@ class Controller:
             self.notice(f"cannot write the journal ({exc}); this take is kept in memory only", "warning")
             return None
 
+    @property
+    def stop_grace_s(self) -> float:
+        """How long a graceful stop of the running take may take (the session's own grace)."""
+        from tui_stt.session import SessionConfig
+
+        config = getattr(self.session, "config", None)
+        return float(getattr(config, "stop_grace_s", SessionConfig.stop_grace_s))
+
     def stop(self) -> None:
         """Graceful stop of the running take (bounded by the session's own grace)."""
         session = self.session
@@ -403,10 +411,10 @@ class Controller:
 
     async def stop_and_wait(self) -> None:
         """Stop and wait for the take to end: the session's grace, then a hard stop, then give up waiting."""
-        task, session = self._task, self.session
+        task = self._task
         if task is None or task.done():
             return
-        grace = session.config.stop_grace_s if session is not None else 5.0
+        grace = self.stop_grace_s
         self.stop()
         done, _ = await asyncio.wait({task}, timeout=grace + 2.0)
         if not done:

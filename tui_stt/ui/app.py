@@ -230,9 +230,7 @@ class TuiSttApp(App[int]):
             return
         self._interrupted = True
         self.events_log.add(f"{why}: quitting at once", "warning")
-        session = self.session
-        if session is not None:
-            session.abort()  # the session worker ends (and closes the journal) while Textual shuts down
+        self.controller.abort()  # the take ends (and its journal is closed) while Textual shuts down
         self.exit(INTERRUPTED, return_code=INTERRUPTED)
 
     def on_resize(self, event: Any) -> None:
@@ -329,14 +327,11 @@ class TuiSttApp(App[int]):
     async def stop_session(self, timeout: float | None = None) -> None:
         """Graceful stop: the session flushes (Finalize / ForceEndTurn / Terminate) within its own grace
         (``SessionConfig.stop_grace_s``), then stops hard; waited for at most that plus ``STOP_MARGIN_S``."""
-        worker, session = self.session_worker, self.session
+        worker = self.session_worker
         if worker is None:
             return
         if timeout is None:
-            from tui_stt.session import SessionConfig
-
-            config = getattr(session, "config", None)
-            timeout = float(getattr(config, "stop_grace_s", SessionConfig.stop_grace_s)) + STOP_MARGIN_S
+            timeout = self.controller.stop_grace_s + STOP_MARGIN_S
         self.controller.stop()
         try:
             await asyncio.wait_for(worker.wait(), timeout)
