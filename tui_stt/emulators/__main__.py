@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refuse-finalize", choices=("close", "error"), default=None, metavar="HOW",
                    help="fault (/v1/listen): answer Finalize with Error UnsupportedMessage and then close 4400 "
                    "(close) or keep the socket open (error); half of --compat")
+    p.add_argument("--refuse-force-end-turn", choices=("close", "error"), default=None, metavar="HOW",
+                   help="fault (/v2/listen, Flux): answer ForceEndTurn with Error UNSUPPORTED_MESSAGE and then "
+                   "close 4400 (close) or keep the socket open (error)")
     p.add_argument("--no-silence-finals", action="store_true",
                    help="fault (/v1/listen): finals end at their last word and never cover trailing silence; "
                    "the other half of --compat, e.g. with --drop-every")
@@ -105,6 +108,7 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         refuse=args.refuse,
         refuse_finalize=args.refuse_finalize or args.compat,
         no_silence_finals=args.no_silence_finals or args.compat,
+        refuse_force_end_turn=args.refuse_force_end_turn or False,
         silent_after_audio_ms=args.silent_after_ms,
         stop_reading_after_audio_ms=args.stop_reading_after_ms,
         echo_auth=args.echo_auth,
