@@ -74,11 +74,16 @@ async def against(script: Script, wav: Path, product: str, faults: Faults | None
 
 
 # -- drops every few seconds: the end of input must not turn into endless recovery ------------------------------
-@pytest.mark.parametrize("product", default_first(*CLOUD))
-async def test_drops_every_3_s_end_on_their_own_with_every_word_once(product: str, scripts: dict[str, Script]
-                                                                      ) -> None:
+@pytest.mark.parametrize(("product", "no_silence_finals"), [
+    ("nova-3", True),  # drops *and* no final over trailing silence: old main replayed the tail forever
+    pytest.param("nova-3", False, marks=SLOW),
+    pytest.param("flux", False, marks=SLOW),
+    pytest.param("u3-rt-pro", False, marks=SLOW),
+])
+async def test_drops_every_3_s_end_on_their_own_with_every_word_once(product: str, no_silence_finals: bool,
+                                                                      scripts: dict[str, Script]) -> None:
     script = scripts["speech_3"]
-    drops = Faults(close_after_ms=3000, close_code=1011)
+    drops = Faults(close_after_ms=3000, close_code=1011, no_silence_finals=no_silence_finals)
     out, server, ctx = await against(script, SPEECH, product, drops, speed=2.0, timeout=60)
     assert out.session.failure is None and not out.gaps, ctx
     assert words(out.committed) == script_words(script), ctx
