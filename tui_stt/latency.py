@@ -27,6 +27,7 @@ from tui_stt.audio import SPEECH_DBFS, VAD_HOLDOFF_S
 END_SLACK_S = 0.5  # speech that ends this close after a turn's end still counts as that turn's end of speech
 RESOLVE_AFTER_S = 0.8  # audio past a turn's end needed before its end of speech is known
 KEEP_S = 300.0  # capture clock and speech runs kept this long (audio seconds)
+CONTINUES_S = 0.2  # speech that runs on this far past a turn's end belongs to the next turn
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,18 @@ class LatencyMeter:
             if event.turn.end_of_turn:
                 self._pending.append((event, self._first_partial_ms))
                 self._first_partial_ms = None
-                # the next utterance may have begun before this final arrived (audio runs ahead of results)
-                self._onset = next((run[0] for run in self._runs if run[0] >= event.turn.end), None)
+                self._onset = self._next_onset(event.turn.end)
             self._resolve()
+
+    def _next_onset(self, end: float) -> float | None:
+        """Where the speech of the turn after one that ended at ``end`` begins, if it has begun: ``end`` itself
+        when the speech goes on past it (a turn cut at a pause the VAD bridges, such as a Nova-3 endpoint
+        mid-sentence: its words start where the last turn ended, not at the onset of the whole run), else the
+        next run that began before this final arrived (audio runs ahead of results), else not yet known."""
+        for run in self._runs:
+            if run[0] < end and run[1] > end + CONTINUES_S:
+                return end
+        return next((run[0] for run in self._runs if run[0] >= end), None)
 
     def _first_text(self, mono: float, end: float) -> None:
         onset = self._onset
@@ -112,6 +122,10 @@ class LatencyMeter:
             holdoff = VAD_HOLDOFF_S if self.vad else 0.0
             run = self._runs[-1]
             run[1] = max(run[0], start - holdoff)
+            onset = self._onset
+            if (onset is not None and self._first_partial_ms is None
+                    and run[0] <= onset and run[1] <= onset + CONTINUES_S):
+                self._onset = None  # the speech did not go on past the last turn after all: the next run's start
         self._speaking = speaking
         while self._pos and self._pos[0] < e.position - KEEP_S:
             self._pos.popleft()

@@ -131,3 +131,28 @@ def test_speech_that_began_before_the_previous_final_arrived_keeps_its_onset() -
     assert [f.seq for f in c.figs] == [0, 1]
     assert c.figs[1].first_partial_ms is not None
     assert c.figs[1].first_partial_ms == pytest.approx(2700 + 10, abs=101)  # onset 2.4 -> its commit at 5.1
+
+
+def test_a_turn_after_a_final_inside_one_speech_run_is_timed_from_that_final() -> None:
+    """A Nova-3 endpoint at a short pause that the VAD bridges ends a turn mid-run: the next turn's words
+    begin where that turn ended, so its first text is timed from there (it read 2.5 s, from the run's onset)."""
+    c = Clock([(0.5, 5.0)])
+    c.partial(0.9, end=0.9, delay_ms=10)
+    c.commit(2.5, start=0.5, end=2.3, delay_ms=10, seq=0)
+    c.partial(3.0, end=3.0, delay_ms=10)
+    c.commit(5.3, start=2.3, end=5.0, delay_ms=10, seq=1)
+    c.run_to(7.0)
+    assert [f.seq for f in c.figs] == [0, 1]
+    assert c.figs[0].first_partial_ms == pytest.approx(400 + 10, abs=101)
+    assert c.figs[1].first_partial_ms == pytest.approx(700 + 10, abs=101)
+
+
+def test_a_final_inside_the_vads_hold_off_leaves_the_next_onset_to_the_next_run() -> None:
+    """The final came while the VAD still said "speaking" only because of its hold-off: no speech went on past
+    the turn, so the next turn's first text is timed from the next run's onset (3.5 s), not from 2.3 s."""
+    c = Clock([(0.5, 2.3), (3.5, 5.0)])
+    c.commit(2.5, start=0.5, end=2.3, delay_ms=10, seq=0)  # at 2.5 the hold-off still flags speech
+    c.partial(3.9, end=3.9, delay_ms=10)
+    c.commit(5.4, start=3.5, end=5.0, delay_ms=10, seq=1)
+    c.run_to(7.0)
+    assert c.figs[1].first_partial_ms == pytest.approx(400 + 10, abs=101)
