@@ -599,8 +599,12 @@ class StreamSession:
                                          f"without transcribing it ({reason})")
             self._loss_reason = self.failure.message
         else:
-            self.failure = SessionFailed(f"gave up after {self.config.max_outage_s:.0f} s without progress "
-                                         f"({attempts} attempts): {reason}")
+            quiet = time.monotonic() - self._progress_t
+            if self.stats.connections == 0:
+                what = f"no connection opened in {quiet:.0f} s"
+            else:
+                what = f"gave up after {quiet:.0f} s without progress"
+            self.failure = SessionFailed(f"{what} ({attempts} attempts): {reason}")
             self._loss_reason = self.failure.message
 
     async def _sleep(self, delay: float) -> None:

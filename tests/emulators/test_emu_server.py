@@ -130,6 +130,7 @@ def test_cli_far_end_flags() -> None:
         close_after_ms=3000, no_silence_finals=True)
     assert faults_from_args(parse(["--refuse-finalize", "error"])) == Faults(refuse_finalize="error")
     assert faults_from_args(parse(["--refuse-force-end-turn", "close"])) == Faults(refuse_force_end_turn="close")
+    assert faults_from_args(parse(["--not-websocket", "redirect"])) == Faults(not_websocket="redirect")
     with pytest.raises(SystemExit):
         parse(["--refuse-finalize", "sometimes"])
     with pytest.raises(SystemExit):
@@ -143,7 +144,7 @@ def test_cli_help_lists_the_far_end_flags() -> None:
     text = build_parser().format_help()
     for flag in ("--compat", "--refuse-finalize", "--refuse-force-end-turn", "--no-silence-finals",
                  "--drop-every", "--silent-after-ms", "--stop-reading-after-ms", "--echo-auth",
-                 "--outage-s", "--outage-after-conn", "--max-uri-len", "--tls", "--tls-ca"):
+                 "--not-websocket", "--outage-s", "--outage-after-conn", "--max-uri-len", "--tls", "--tls-ca"):
         assert flag in text
 
 

@@ -266,6 +266,39 @@ async def test_http_414_is_fatal_not_retried(product: str, option: str, scripts:
     assert len(out.conns) == 1 and out.elapsed < 5.0, ctx  # one attempt: a 4xx is not retried
 
 
+@pytest.mark.parametrize("product", CLOUD)
+@pytest.mark.parametrize("how", ["page", "redirect"])
+async def test_a_url_that_is_not_a_websocket_endpoint_is_fatal_not_retried(product: str, how: str,
+                                                                            scripts: dict[str, Script]) -> None:
+    """A web server or a captive portal at the URL (HTTP 200 with a page, or a 302 to an http:// login page):
+    one attempt and one line that says to check the URL (it was retried for 60 s as if the far end were down)."""
+    server = await serve(scripts["speech_3"], faults=Faults(not_websocket=how))  # type: ignore[arg-type]
+    try:
+        out = await run_faulty(server, product, SPEECH, timeout=30)
+    finally:
+        await server.stop()
+    ctx = context(out)
+    failure = out.session.failure
+    assert failure is not None and "not a WebSocket endpoint" in failure.message, ctx
+    assert "check the URL" in failure.message, ctx
+    assert len(server.connections) == 1 and out.elapsed < 5.0, ctx
+    assert not [e for e in out.events if isinstance(e, ev.Reconnecting)], ctx
+
+
+async def test_a_far_end_that_never_opens_says_so_with_the_real_time(scripts: dict[str, Script]) -> None:
+    """Every handshake refused with 503 from the start: the session gives up after ``first_connect_s`` and says
+    that no connection ever opened, in the seconds it really waited (it said "after 300 s" after 60)."""
+    server = await serve(scripts["speech_3"], faults=Faults(refuse=True))
+    try:
+        out = await run_faulty(server, "nova-3", SPEECH, timeout=30, first_connect_s=2.0)
+    finally:
+        await server.stop()
+    ctx = context(out)
+    failure = out.session.failure
+    assert failure is not None and failure.message.startswith("no connection opened in 2 s"), ctx
+    assert "503" in failure.message and len(server.connections) >= 3, ctx
+
+
 # -- a far end that echoes the key ---------------------------------------------------------------------------
 KEY = "sk-live-0123456789abcdef0123456789abcdef"
 

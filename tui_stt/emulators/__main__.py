@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fault: send the client's Authorization value back: http (in a 401/400 body and "
                    "dg-error), close_reason (close 1011/3005 reason), error_frame (Error frame, then close); the "
                    "closes come at --close-after-audio-ms/--close-after-ms, else right after the open")
+    p.add_argument("--not-websocket", choices=("page", "redirect"), default=None, metavar="HOW",
+                   help="fault: not a WebSocket endpoint: answer every upgrade with an HTML page (page: HTTP 200, "
+                   "a web server or captive portal) or a redirect to an http:// login page (redirect: HTTP 302)")
     p.add_argument("--outage-s", type=float, default=None, metavar="S",
                    help="fault: when a connection ends, refuse every handshake with HTTP 503 for S seconds "
                    "(every connection, or only the one given by --outage-after-conn)")
@@ -112,6 +115,7 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         silent_after_audio_ms=args.silent_after_ms,
         stop_reading_after_audio_ms=args.stop_reading_after_ms,
         echo_auth=args.echo_auth,
+        not_websocket=args.not_websocket,
     )
     if args.outage_s is not None and args.outage_after_conn is None:
         faults.outage_s = args.outage_s

@@ -78,6 +78,9 @@ class Faults:
       fault close; ``close_code``/``close_reason`` are not used), or right after the open if neither is set.
       The records and the log never hold the credential: ``record.echoed_auth`` = the mode that fired, and
       the echoed text is ``[REDACTED]`` in ``record.sent``/``close_reason``.
+    * ``not_websocket``: the far end is not a WebSocket endpoint at all. ``"page"``: it answers the upgrade with
+      an HTML page (HTTP 200: a web server or a captive portal on that address); ``"redirect"``: it sends the
+      client to an ``http://`` login page (HTTP 302), as a hotel network or a proxy does.
     * ``outage_s``: when this connection ends (the server's close goes out, the client's close is seen, or
       the handshake is refused), every handshake is refused with HTTP 503 for this many seconds (on
       ``server.clock``), then accepted again. Refusals during an outage are recorded (``error`` =
@@ -100,6 +103,7 @@ class Faults:
     silent_pong: bool = False
     stop_reading_after_audio_ms: float | None = None
     echo_auth: Literal["http", "close_reason", "error_frame"] | None = None
+    not_websocket: Literal["page", "redirect"] | None = None
     outage_s: float | None = None
     plan: dict[int, Faults] = field(default_factory=dict)
 

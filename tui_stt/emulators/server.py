@@ -365,6 +365,13 @@ class EmulatorServer:
         elif cls is None:
             record.error = "unknown path"
             response = http_response(404, f"Not Found: {path} (paths: {', '.join(sorted(ROUTES))})\n")
+        elif faults.not_websocket == "page":
+            record.error = "not a WebSocket endpoint (a web page)"
+            response = http_response(200, "<html><body>Welcome! Sign in to use this network.</body></html>\n",
+                                     "text/html; charset=utf-8")
+        elif faults.not_websocket == "redirect":
+            record.error = "not a WebSocket endpoint (a redirect to a login page)"
+            response = http_response(302, "", extra={"Location": "http://portal.invalid/login"})
         elif faults.refuse or in_outage:
             record.error = "refused (outage)" if in_outage else "refused (fault)"
             response = cls.refusal_response(record)

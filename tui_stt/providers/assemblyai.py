@@ -179,7 +179,7 @@ class AssemblyAIConnection(Connection):
         err: ProviderError
         if tls is not None:
             err = errors.tls_error("AssemblyAI", self.url, tls)
-        elif isinstance(code, int) and 400 <= code < 600:
+        elif isinstance(code, int) and 100 <= code < 600:  # an HTTP status (close codes start at 1000)
             err = errors.from_http("AssemblyAI", code, message)
         else:
             err = errors.from_close("AssemblyAI", code, message)

@@ -3,8 +3,10 @@
 Every connection turns what its SDK raises or the server sends into a ``ProviderError`` through these
 functions, so the session's single decision (``error.retryable``) is the same for every product.
 
-Fatal: HTTP 400/401/403/404/414 and every other 4xx handshake answer except 408, 425 and 429; a TLS
-certificate the system does not trust; close 1008 (policy / auth) and the providers' auth and input
+Fatal: HTTP 400/401/403/404/414 and every other 4xx handshake answer except 408, 425 and 429; an answer that
+is not an upgrade at all (2xx: a web page, 3xx: a redirect the WebSocket client cannot follow, such as a
+captive portal's ``http://`` login page): the URL is not a WebSocket endpoint; a TLS certificate the system
+does not trust; close 1008 (policy / auth) and the providers' auth and input
 codes (AssemblyAI 3006 invalid input, 4001-4003 not authorised / no funds); a bad option.
 Transient: 5xx, 408, 425, 429, refused or reset connections, time-outs, DNS hiccups, close 1006/1011/1012/
 1013/1014, AssemblyAI 3005/3007/3008/3009, and any other 4xxx close ("try again" codes of
@@ -33,7 +35,17 @@ HTTP_HINTS = {
 
 
 def http_is_fatal(status: int | None) -> bool:
-    return status is not None and 400 <= status < 500 and status not in TRANSIENT_HTTP
+    if status is None or status == 101:
+        return False
+    return 200 <= status < 400 or (400 <= status < 500 and status not in TRANSIENT_HTTP)
+
+
+def _http_hint(status: int | None) -> str:
+    if status is not None and 200 <= status < 300:
+        return "not a WebSocket endpoint (it answered with a web page): check the URL"
+    if status is not None and 300 <= status < 400:
+        return "not a WebSocket endpoint (it redirects elsewhere, a login page or a proxy?): check the URL"
+    return HTTP_HINTS.get(status or 0, "the server refused the request")
 
 
 def close_is_fatal(code: int | None) -> bool:
@@ -46,7 +58,7 @@ def from_http(service: str, status: int | None, detail: str = "") -> ProviderErr
     if status in AUTH_HTTP:
         return AuthError(f"{service} refused the API key (HTTP {status}){suffix}", code=status)
     if http_is_fatal(status):
-        hint = HTTP_HINTS.get(status or 0, "the server refused the request")
+        hint = _http_hint(status)
         return FatalProviderError(f"{service}: {hint} (HTTP {status}){suffix}", code=status)
     return ProviderError(f"{service} handshake failed (HTTP {status}){suffix}", code=status)
 
@@ -109,6 +121,10 @@ def from_exception(service: str, url: str, exc: BaseException) -> ProviderError:
     status = http_status(exc)
     if status is not None:
         return from_http(service, status)
+    for e in _chain(exc):
+        if type(e).__name__ == "InvalidURI":  # websockets: a redirect to a URL it cannot follow (http://)
+            return FatalProviderError(f"{service}: {url} is not a WebSocket endpoint (it redirects to a URL that "
+                                      f"is not one: {e}): check the URL", code="redirect")
     name = type(exc).__name__
     text = str(exc) or name
     shown = f"{name}: {text}" if text != name else name
