@@ -626,7 +626,7 @@ class StreamSession:
         if abort:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.abort(), 3.0)
-        if conn.closed and self._conn is None:
+        if conn.closed and self._conn is None and conn.opened:  # a handshake that took long is no healthy connection
             opened_for = time.monotonic() - getattr(conn, "opened_at", time.monotonic())
             if opened_for >= HEALTHY_S:
                 self._attempts = 0

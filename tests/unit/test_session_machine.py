@@ -152,6 +152,7 @@ class ConnPlan:
     finish: str = "ok"  # ok | hang (never returns) | refuse_flush (flush_refused, close 4400, no commit)
     silent: bool = False  # takes audio, commits nothing, never answers finish
     first_send_delay: float = 0.0  # the first send takes this long (a far end slow to take the first audio)
+    open_delay: float = 0.0  # open() takes this long before it does what ``open`` says (a slow handshake)
 
     def __str__(self) -> str:
         if self.open != "ok":
@@ -234,7 +235,7 @@ class FakeConn(Connection):
         return self._finish()
 
     async def _open(self) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.p.open_delay)
         if self.p.open == "refuse":
             raise ProviderError("connection refused (HTTP 503)", code=503)
         if self.p.open == "auth":
@@ -1006,3 +1007,20 @@ async def test_abort_is_not_lost_when_it_lands_as_audio_arrives() -> None:
     sc = Scenario(blocks=[True] * 4, plans=[], word_bytes=BLOCK, live=False, pace=0.0, max_buffer_s=60.0,
                   max_unsent_file_s=2.0, min_speech_s=0.3, reconfigure_at=None, interrupt=(3, "abort"))
     await run_scenario(sc)
+
+async def test_attempts_that_never_open_count_on_however_long_they_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handshake that hangs until it times out is not a healthy connection: the attempts count on (the first
+    open was attempt 1, the retries 2, 3, 4, 5) and the backoff grows. (Every such attempt reset the count:
+    "attempt 1" over and over, no backoff, and "gave up (0 attempts)".)"""
+    import tui_stt.session as session_module
+
+    monkeypatch.setattr(session_module, "HEALTHY_S", 0.05)  # each attempt below takes twice as long to fail
+    blocks = [True] * 6
+    source = FakeSource(make_pcm(blocks))
+    server = FakeServer(source, [ConnPlan(open="refuse", open_delay=0.1)] * 4)
+    out = await drive(server, make_config(backoff=(0.01, 0.02, 0.04, 0.08)), 10.0)
+    check_outcome(out, blocks, bound=10.0, lost_allowance=0.3)
+    attempts = [e.attempt for e in out.of(ev.Reconnecting)]
+    assert attempts[:4] == [2, 3, 4, 5], attempts
+    delays = [e.delay for e in out.of(ev.Reconnecting)][:4]
+    assert delays[3] > delays[0] * 2, delays  # the backoff grew

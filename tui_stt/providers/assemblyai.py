@@ -19,6 +19,8 @@ from tui_stt.providers import errors
 from tui_stt.providers.base import Connection, ProviderError, uncompressed_sockets
 from tui_stt.providers.options import ASSEMBLYAI_HOSTS
 
+CONNECT_TIMEOUT_S = 10.0  # a handshake with no answer by then is a failed attempt (retried with the backoff)
+
 log = logging.getLogger("tui_stt.providers.assemblyai")
 
 MIN_CHUNK_BYTES = ms_to_bytes(50)  # the service closes with 3007 below this (the catalog's min_chunk_ms)
@@ -97,7 +99,7 @@ class AssemblyAIConnection(Connection):
         from assemblyai.streaming.v3 import StreamingClientOptions, StreamingEvents
 
         opts = StreamingClientOptions(api_key=self.config.api_key or "", api_host=self.base_url,
-                                      connect_timeout=10.0, max_connection_retries=0,
+                                      connect_timeout=CONNECT_TIMEOUT_S, max_connection_retries=0,
                                       terminate_timeout=self.config.finish_timeout)
         client = client_cls(opts)
         client.on_malformed = self._on_malformed
@@ -175,6 +177,9 @@ class AssemblyAIConnection(Connection):
         self.wire("recv", "Error", {"code": getattr(error, "code", None), "message": str(error)})
         code = getattr(error, "code", None)
         message = str(getattr(error, "message", None) or error)
+        opening = not self._began.is_set()
+        if opening and message.rstrip().endswith(":"):  # "Connection failed: " + an exception without text
+            message = f"cannot connect to {self.url}: no answer within {CONNECT_TIMEOUT_S:.0f} s"
         tls = errors.tls_problem(error if isinstance(error, BaseException) else message)
         err: ProviderError
         if tls is not None:
@@ -183,8 +188,12 @@ class AssemblyAIConnection(Connection):
             err = errors.from_http("AssemblyAI", code, message)
         else:
             err = errors.from_close("AssemblyAI", code, message)
-        if not self._began.is_set() and self._open_error is None:
-            self._open_error = err
+        if opening:
+            # open() raises it and the session says it once (as for Deepgram): no Error or Closed line of its own
+            if self._open_error is None:
+                self._open_error = err
+            self.mark_closed(code, message, err, clean=False, quiet=True)
+            return
         self.emit(ev.Error(self.product, message, code=code))
         self.mark_closed(code, message, err, clean=False)
 

@@ -170,12 +170,13 @@ class Connection(ABC):
             log.debug("wire log failed", exc_info=True)
 
     def mark_closed(self, code: int | None, reason: str = "", error: ProviderError | None = None,
-                    clean: bool = True) -> None:
+                    clean: bool = True, *, quiet: bool = False) -> None:
+        """``quiet``: no Closed event (an attempt whose failure ``open()`` raises, and the session says once)."""
         if self._closed.is_set():
             return
         self.close_info = CloseInfo(code=code, reason=reason, error=error, clean=clean and error is None)
         self._closed.set()
-        if self.opened or error is not None:  # cleaning up an attempt that never opened is not news
+        if not quiet and (self.opened or error is not None):  # cleaning up an attempt that never opened is not news
             self.emit(ev.Closed(self.product, code=code, reason=reason))
 
 
