@@ -736,7 +736,7 @@ class StreamSession:
         (False, why) and the caller recovers (bounded)."""
         self._set_state(State.FINISHING)
         why: str | None = None
-        bound = 2 * self.config.finish_timeout + 5.0
+        bound = 4 * self.config.finish_timeout + 5.0  # two waits, each stretched while the far end still sends
         self._halt_if_aborted()
         try:
             await asyncio.wait_for(conn.finish(), bound)

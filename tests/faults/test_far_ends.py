@@ -200,6 +200,22 @@ async def test_a_server_that_always_goes_silent_ends_bounded_and_reports_the_los
     assert words_once(out, script) == [], ctx  # what came before is there once; the rest is inside the gap
 
 
+@pytest.mark.parametrize("product", default_first("u3-rt-pro", "flux", "nova-3"))
+async def test_a_far_end_that_answers_late_is_waited_for_while_it_still_sends(product: str,
+                                                                              scripts: dict[str, Script]) -> None:
+    """Every message comes 5 s late (a loaded server), longer than the 2 s finish timeout: the finish waits while
+    results of earlier audio are still arriving, so the one connection brings every word once. (The finish gave
+    up after its timeout, replayed into the same lag three times, and reported the last sentence as a gap.)"""
+    script = scripts["speech_3"]
+    out, server, ctx = await against(script, SPEECH, product, Faults(delay_ms=5000.0), speed=4.0, timeout=60)
+    assert out.session.failure is None and not out.gaps, ctx
+    assert words(out.committed) == script_words(script), ctx
+    assert words_once(out, script) == [], ctx
+    assert len(server.connections) == 1, ctx  # no replay
+    cfg = out.session.config
+    assert out.elapsed < 9.3 / 4 + 5.0 + 2 * (2 * cfg.finish_timeout) + 3.0, ctx
+
+
 # -- outages longer than the buffer, with the real backoff, on long inputs ------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("product", ["nova-3", "u3-rt-pro"])

@@ -45,7 +45,7 @@ BPS = 32_000  # bytes per second
 CHUNK = 3_200  # 100 ms capture chunks (= one batch at the default batch_ms)
 BLOCK = 16_000  # 0.5 s speech/silence blocks of the test audio
 FINISH_TIMEOUT = 0.2
-FINISH_BOUND = 2 * FINISH_TIMEOUT + 5.0  # what the session allows a finish() (see StreamSession._finish)
+FINISH_BOUND = 4 * FINISH_TIMEOUT + 5.0  # what the session allows a finish() (see StreamSession._finish)
 STOP_GRACE = 1.0
 SEND_TIMEOUT = 0.25
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,7 +101,7 @@ class AssemblyAIConnection(Connection):
 
         opts = StreamingClientOptions(api_key=self.config.api_key or "", api_host=self.base_url,
                                       connect_timeout=CONNECT_TIMEOUT_S, max_connection_retries=0,
-                                      terminate_timeout=self.config.finish_timeout)
+                                      terminate_timeout=self.finish_cap + 3.0)
         client = client_cls(opts)
         client.on_malformed = self._on_malformed
         client.on_socket_closed = self._on_socket_closed
@@ -185,7 +186,8 @@ class AssemblyAIConnection(Connection):
         if tls is not None:
             err = errors.tls_error("AssemblyAI", self.url, tls)
         elif isinstance(code, int) and 100 <= code < 600:  # an HTTP status (close codes start at 1000)
-            err = errors.from_http("AssemblyAI", code, message)
+            generic = message.startswith("WebSocket handshake rejected")  # the SDK's words for any status
+            err = errors.from_http("AssemblyAI", code, "" if generic else message)
         else:
             err = errors.from_close("AssemblyAI", code, message)
         if opening:
@@ -250,11 +252,27 @@ class AssemblyAIConnection(Connection):
         if self._client is not None:
             if not self.closed:
                 self.wire("send", "Terminate", {"type": "Terminate"})
+            # the SDK waits for Termination (terminate_timeout); this waits for the SDK while the far end is
+            # still sending (a loaded server catching up), else finish_timeout + 3 s, at most finish_cap + 3 s
+            idle, cap = self.config.finish_timeout + 3.0, self.finish_cap + 3.0
+            done = asyncio.Event()
+            task = asyncio.ensure_future(self._client.disconnect(terminate=not self.closed))
+            task.add_done_callback(lambda _t: done.set())
             try:
-                await asyncio.wait_for(self._client.disconnect(terminate=not self.closed),
-                                       self.config.finish_timeout + 3.0)
-            except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001
-                log.info("assemblyai finish: %r", exc)
+                start = time.monotonic()
+                while not task.done():
+                    now = time.monotonic()
+                    left = min(max(self.heard_at, start) + idle - now, start + cap - now)
+                    if left <= 0:
+                        log.info("assemblyai finish: no Termination (%.1f s)", now - start)
+                        break
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(done.wait(), left)
+            finally:
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(task, 3.0)
         self.mark_closed(1000 if self._terminated else self._close_code, "terminated" if self._terminated
                          else self._close_reason)
 

@@ -92,6 +92,7 @@ class Connection(ABC):
         # Termination, a clean close after CloseStream, the local decoder done): all sent audio is covered
         self.completed = False
         self.opened_at = time.monotonic()
+        self.heard_at = time.monotonic()  # when the far end last sent a message (wire("recv", ...))
 
     def set_offset(self, seconds: float) -> None:
         """Session seconds of the first audio byte this connection will get. The session calls it right
@@ -143,6 +144,26 @@ class Connection(ABC):
             closer.cancel()
         return event.is_set()
 
+    async def wait_while_heard(self, event: asyncio.Event, idle: float, cap: float) -> bool:
+        """Wait until ``event`` is set or the connection closes; True if ``event`` is set. Give up after ``idle``
+        seconds in which the far end sent nothing, and after ``cap`` seconds in any case: a far end that is
+        still sending is catching up (a slow or loaded server answers late), and a late finish beats a replay
+        into the same lag."""
+        start = time.monotonic()
+        while True:
+            now = time.monotonic()
+            left = min(max(self.heard_at, start) + idle - now, start + cap - now)
+            if left <= 0 or self.closed:
+                return event.is_set()
+            if await self.wait_or_closed(event, left):
+                return True
+
+    @property
+    def finish_cap(self) -> float:
+        """How long one wait of a finish may stretch while the far end is still sending (see wait_while_heard);
+        the session allows a whole finish ``2 * finish_cap + 5`` s."""
+        return 2 * self.config.finish_timeout
+
     # -- helpers for implementations ----------------------------------------------------------------
     def t(self, seconds: float | None) -> float:
         """Connection time (seconds) -> session time."""
@@ -156,6 +177,8 @@ class Connection(ABC):
     def wire(self, direction: str, kind: Any, payload: Any) -> None:
         """Log one raw message (a server message received, a control message sent) for the take's
         ``events.jsonl``. Never raises: the log is a record, not a dependency."""
+        if direction == "recv":
+            self.heard_at = time.monotonic()
         try:
             if isinstance(payload, str):
                 text = payload

@@ -225,8 +225,9 @@ class _DeepgramConnection(Connection):
         await self._guard(self._conn._send(payload))
 
     async def _wait_closed(self, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), timeout)
+        """Wait for the close after CloseStream: ``timeout`` s of nothing from the far end (it may still be
+        sending the results of audio it got late), at most ``finish_cap``."""
+        await self.wait_while_heard(self._closed, timeout, max(timeout, self.finish_cap))
 
     async def abort(self) -> None:
         self._finishing = True
@@ -376,7 +377,7 @@ class NovaConnection(_DeepgramConnection):
                 heard = self._heard
                 await self._send_json({"type": "Finalize"})
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await self.wait_or_closed(self._finalized, timeout)
+                    await self.wait_while_heard(self._finalized, timeout, self.finish_cap)
                 self._flushing = False
                 if not self._finalized.is_set() and self._heard == heard:
                     timeout = min(timeout, UNRESPONSIVE_CLOSE_S)  # not a word back: do not wait long again
@@ -512,7 +513,7 @@ class FluxConnection(_DeepgramConnection):
                 self._flushing = True
                 heard = self._heard
                 await self._send_json({"type": "ForceEndTurn"})
-                await self.wait_or_closed(self._turn_done, timeout)
+                await self.wait_while_heard(self._turn_done, timeout, self.finish_cap)
                 self._flushing = False
                 if not self._turn_done.is_set() and self._heard == heard:
                     timeout = min(timeout, UNRESPONSIVE_CLOSE_S)  # not a word back: do not wait long again
