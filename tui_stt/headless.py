@@ -53,16 +53,27 @@ class Printer:
         self.live = fmt == "text" and _isatty(err) and lane is None
         self._partial_shown = False
         self.out_broken = False
+        self.err_broken = False  # stderr went away (a closed pipe): the events are not shown, nothing else changes
         self._tag = f"[{lane} {label}] " if lane is not None else ""
         self._fields: dict[str, Any] = {"lane": lane, "label": label} if lane is not None else {}
 
     def info(self, text: str) -> None:
         self._clear_partial()
-        print(f"tui-stt: {self._tag}{text}", file=self.err, flush=True)
+        self._err_write(f"tui-stt: {self._tag}{text}\n")
+
+    def _err_write(self, text: str) -> None:
+        """stderr is for the user; when it is gone (``2>&1 | head``), transcription and the journal go on."""
+        if self.err_broken:
+            return
+        try:
+            self.err.write(text)
+            self.err.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self.err_broken = True
 
     def _clear_partial(self) -> None:
         if self._partial_shown:
-            self.err.write("\r\x1b[K")
+            self._err_write("\r\x1b[K")
             self._partial_shown = False
 
     def _line(self, text: str) -> None:
@@ -71,7 +82,7 @@ class Printer:
         try:
             self.out.write(text + "\n")
             self.out.flush()
-        except BrokenPipeError:
+        except (BrokenPipeError, ValueError, OSError):
             self.out_broken = True
 
     def on_event(self, event: ev.Event) -> None:
@@ -99,8 +110,7 @@ class Printer:
             elif self.live and event.text:
                 width = 100
                 text = event.text if len(event.text) < width else "…" + event.text[-(width - 1):]
-                self.err.write("\r\x1b[K\x1b[2m" + text + "\x1b[0m")
-                self.err.flush()
+                self._err_write("\r\x1b[K\x1b[2m" + text + "\x1b[0m")
                 self._partial_shown = True
             return
         if isinstance(event, ev.Error) and event.fatal:

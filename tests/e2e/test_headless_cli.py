@@ -98,3 +98,22 @@ def test_local_product_headless_transcribes_with_partials(env) -> None:
     assert wer(" ".join(script_texts()), " ".join(turns)) <= 0.2, turns
     kinds = "".join("p" if x["type"] == "partial" else "T" for x in records if x["type"] != "latency")
     assert re.fullmatch(r"(p+T)+", kinds), kinds
+
+
+def test_a_closed_stderr_does_not_stop_the_transcript(env, emulator_url, tmp_path) -> None:
+    """``tui-stt --headless ... 2>&1 | head -3``: once the reader of stderr is gone, writing an event raised
+    BrokenPipeError inside the session and the turns after it were lost. Now stdout and the journal go on."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads stderr: every write to it is a broken pipe
+    out_path = tmp_path / "out.txt"
+    try:
+        with out_path.open("w") as out:
+            r = subprocess.run([sys.executable, "-m", "tui_stt", "--headless", "--product", "nova-3", "--input",
+                                str(SPEECH), "--speed", "max", "--deepgram-url", emulator_url],
+                               env=env, stdout=out, stderr=write_end, stdin=subprocess.DEVNULL, timeout=60)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 0
+    assert out_path.read_text().splitlines() == script_texts()

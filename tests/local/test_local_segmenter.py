@@ -379,6 +379,8 @@ def test_every_speech_window_is_in_exactly_one_segment(first_is_speech: bool, ru
        min_turn_windows=st.integers(1, 20), close_tail_s=st.sampled_from([None, EARLY_TAIL_S, 0.0, 0.2]))
 @example(first_is_speech=False, runs=[10, 40, 8, 3, 30, 40], min_silence_ms=500, max_segment_s=9.0, blocks=[1600],
          remainder=0, turn_ends=[True], min_turn_windows=8, close_tail_s=EARLY_TAIL_S)  # speech right after
+@example(first_is_speech=False, runs=[1, 62], min_silence_ms=100, max_segment_s=2.0, blocks=[1], remainder=0,
+         turn_ends=[False], min_turn_windows=1, close_tail_s=None)  # a mid-speech cut at the very last sample
 def test_early_closes_keep_every_speech_window_in_exactly_one_segment(
         first_is_speech: bool, runs: list[int], min_silence_ms: int, max_segment_s: float, blocks: list[int],
         remainder: int, turn_ends: list[bool], min_turn_windows: int, close_tail_s: float | None) -> None:

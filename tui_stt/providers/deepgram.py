@@ -109,8 +109,22 @@ class _DeepgramConnection(Connection):
         self._opened()
 
     async def _close_stack(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._stack.aclose(), 3.0)
+        """Close the SDK's socket within 3 s. websockets shields its closing handshake from cancellation, so
+        ``wait_for`` alone would wait out its own close timeout (10 s and more) against a far end that stopped
+        reading; past 3 s the socket's transport is dropped instead."""
+        task = asyncio.ensure_future(self._stack.aclose())
+        done, _ = await asyncio.wait({task}, timeout=3.0)
+        if not done:
+            transport = getattr(getattr(getattr(self, "_conn", None), "_websocket", None), "transport", None)
+            if transport is not None:
+                transport.abort()
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+        if done:
+            with contextlib.suppress(BaseException):
+                task.result()
+        else:
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _opened(self) -> None:
         self.emit(ev.Opened(self.product, url=self.url, request_id=self.request_id))
@@ -221,8 +235,16 @@ class _DeepgramConnection(Connection):
         self.bytes_sent += len(pcm)
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
+        """A control message, bounded: one the far end does not take within ``finish_timeout`` means it stopped
+        reading (a Finalize or CloseStream stuck behind a full socket would hold the finish until the session's
+        own bound)."""
         self.wire("send", payload.get("type"), payload)
-        await self._guard(self._conn._send(payload))
+        limit = self.config.finish_timeout
+        try:
+            await asyncio.wait_for(self._guard(self._conn._send(payload)), limit)
+        except asyncio.TimeoutError:
+            raise ProviderError(f"the server stopped reading: {payload.get('type')} not taken within "
+                                f"{limit:.0f} s") from None
 
     async def _wait_closed(self, timeout: float) -> None:
         """Wait for the close after CloseStream: ``timeout`` s of nothing from the far end (it may still be
@@ -235,8 +257,7 @@ class _DeepgramConnection(Connection):
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._stack.aclose(), 3.0)
+        await self._close_stack()
         self.mark_closed(1000, "closed by client")
 
 

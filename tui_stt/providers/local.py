@@ -247,6 +247,12 @@ class Segmenter:
         # speech up to (nearly) the end: keep everything, the unclassified remainder may be speech too
         near_end = received - self._last_speech_end <= self.tail + FRAME
         end = received if near_end else self.close_end(self._last_speech_end)
+        if end <= self._open_start:  # a max_segment cut mid-speech at the very last sample left nothing open
+            self._open_start = None
+            self._run_start = None
+            self._pauses = []
+            self._turn_end = None
+            return None
         return self._close(end, received, "finish", ends_in_silence=not near_end)
 
     # -- internals ----------------------------------------------------------------------------------
