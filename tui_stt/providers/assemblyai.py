@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -254,20 +253,13 @@ class AssemblyAIConnection(Connection):
                 self.wire("send", "Terminate", {"type": "Terminate"})
             # the SDK waits for Termination (terminate_timeout); this waits for the SDK while the far end is
             # still sending (a loaded server catching up), else finish_timeout + 3 s, at most finish_cap + 3 s
-            idle, cap = self.config.finish_timeout + 3.0, self.finish_cap + 3.0
             done = asyncio.Event()
             task = asyncio.ensure_future(self._client.disconnect(terminate=not self.closed))
             task.add_done_callback(lambda _t: done.set())
             try:
-                start = time.monotonic()
-                while not task.done():
-                    now = time.monotonic()
-                    left = min(max(self.heard_at, start) + idle - now, start + cap - now)
-                    if left <= 0:
-                        log.info("assemblyai finish: no Termination (%.1f s)", now - start)
-                        break
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(done.wait(), left)
+                if not await self.wait_while_heard(done, self.config.finish_timeout + 3.0, self.finish_cap + 3.0,
+                                                   until_closed=False):
+                    log.info("assemblyai finish: no Termination")
             finally:
                 if not task.done():
                     task.cancel()

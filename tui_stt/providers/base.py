@@ -12,6 +12,7 @@ The session layer (``tui_stt.session``) owns reconnects, replay and buffering; a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -144,19 +145,26 @@ class Connection(ABC):
             closer.cancel()
         return event.is_set()
 
-    async def wait_while_heard(self, event: asyncio.Event, idle: float, cap: float) -> bool:
-        """Wait until ``event`` is set or the connection closes; True if ``event`` is set. Give up after ``idle``
-        seconds in which the far end sent nothing, and after ``cap`` seconds in any case: a far end that is
-        still sending is catching up (a slow or loaded server answers late), and a late finish beats a replay
-        into the same lag."""
+    async def wait_while_heard(self, event: asyncio.Event, idle: float, cap: float, *,
+                               until_closed: bool = True) -> bool:
+        """Wait until ``event`` is set or (``until_closed``) the connection closes; True if ``event`` is set.
+        Give up after ``idle`` seconds in which the far end sent nothing, and after ``cap`` seconds in any case:
+        a far end that is still sending is catching up (a slow or loaded server answers late), and a late finish
+        beats a replay into the same lag."""
         start = time.monotonic()
         while True:
             now = time.monotonic()
             left = min(max(self.heard_at, start) + idle - now, start + cap - now)
-            if left <= 0 or self.closed:
+            if left <= 0 or (until_closed and self.closed):
                 return event.is_set()
-            if await self.wait_or_closed(event, left):
-                return True
+            if until_closed:
+                if await self.wait_or_closed(event, left):
+                    return True
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(event.wait(), left)
+                if event.is_set():
+                    return True
 
     @property
     def finish_cap(self) -> float:
