@@ -235,11 +235,12 @@ class _DeepgramConnection(Connection):
         self.bytes_sent += len(pcm)
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
-        """A control message, bounded: one the far end does not take within ``finish_timeout`` means it stopped
-        reading (a Finalize or CloseStream stuck behind a full socket would hold the finish until the session's
-        own bound)."""
+        """A control message, bounded: one the far end does not take within ``finish_timeout`` while finishing
+        (else the audio's ``send_timeout``) means it stopped reading (a Finalize or CloseStream stuck behind a
+        full socket would hold the finish until the session's own bound)."""
         self.wire("send", payload.get("type"), payload)
-        limit = self.config.finish_timeout
+        finishing = self._finishing or self._flushing
+        limit = self.config.finish_timeout if finishing or self.send_timeout is None else self.send_timeout
         try:
             await asyncio.wait_for(self._guard(self._conn._send(payload)), limit)
         except asyncio.TimeoutError:
