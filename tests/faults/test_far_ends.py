@@ -253,33 +253,27 @@ async def test_a_long_outage_on_a_live_input_is_a_reported_gap_and_the_rest_is_k
 
 
 # -- permanent errors end at once, with one line --------------------------------------------------------------
-@pytest.mark.parametrize("product", ["nova-3", "u3-rt-pro"])
-async def test_an_untrusted_certificate_is_fatal_not_retried(product: str, scripts: dict[str, Script]) -> None:
-    tls = self_signed_tls()
-    server = await serve(scripts["speech_3"], ssl_context=tls.server_context)
-    try:
-        out = await run_faulty(server, product, SPEECH, timeout=30)
-    finally:
-        await server.stop()
-    ctx = context(out)
+def assert_fatal_at_once(out: Outcome, ctx: str, *said: str) -> None:
+    """One attempt, no reconnect, ended within 5 s, and the failure line says each of ``said``."""
     failure = out.session.failure
-    assert failure is not None and "certificate" in failure.message and "not trusted" in failure.message, ctx
+    assert failure is not None and all(text in failure.message for text in said), ctx
     assert len(out.conns) == 1 and out.elapsed < 5.0, ctx
     assert not [e for e in out.events if isinstance(e, ev.Reconnecting)], ctx
 
 
+@pytest.mark.parametrize("product", ["nova-3", "u3-rt-pro"])
+async def test_an_untrusted_certificate_is_fatal_not_retried(product: str, scripts: dict[str, Script]) -> None:
+    tls = self_signed_tls()
+    out, _server, ctx = await against(scripts["speech_3"], SPEECH, product,
+                                      server_kw={"ssl_context": tls.server_context}, timeout=30)
+    assert_fatal_at_once(out, ctx, "certificate", "not trusted")
+
+
 @pytest.mark.parametrize(("product", "option"), [("nova-3", "keyterm"), ("u3-rt-pro", "keyterms_prompt")])
 async def test_http_414_is_fatal_not_retried(product: str, option: str, scripts: dict[str, Script]) -> None:
-    server = await serve(scripts["speech_3"], max_uri_len=8192)
-    try:
-        out = await run_faulty(server, product, SPEECH, timeout=30,
-                               options={option: [f"term{i:05d}" for i in range(2000)]})
-    finally:
-        await server.stop()
-    ctx = context(out)
-    failure = out.session.failure
-    assert failure is not None and "414" in failure.message, ctx
-    assert len(out.conns) == 1 and out.elapsed < 5.0, ctx  # one attempt: a 4xx is not retried
+    out, _server, ctx = await against(scripts["speech_3"], SPEECH, product, server_kw={"max_uri_len": 8192},
+                                      timeout=30, options={option: [f"term{i:05d}" for i in range(2000)]})
+    assert_fatal_at_once(out, ctx, "414")  # one attempt: a 4xx is not retried
 
 
 @pytest.mark.parametrize("product", CLOUD)
@@ -288,33 +282,22 @@ async def test_a_url_that_is_not_a_websocket_endpoint_is_fatal_not_retried(produ
                                                                             scripts: dict[str, Script]) -> None:
     """A web server or a captive portal at the URL (HTTP 200 with a page, or a 302 to an http:// login page):
     one attempt and one line that says to check the URL (it was retried for 60 s as if the far end were down)."""
-    server = await serve(scripts["speech_3"], faults=Faults(not_websocket=how))  # type: ignore[arg-type]
-    try:
-        out = await run_faulty(server, product, SPEECH, timeout=30)
-    finally:
-        await server.stop()
-    ctx = context(out)
-    failure = out.session.failure
-    assert failure is not None and "not a WebSocket endpoint" in failure.message, ctx
-    assert "check the URL" in failure.message, ctx
-    assert len(server.connections) == 1 and out.elapsed < 5.0, ctx
-    assert not [e for e in out.events if isinstance(e, ev.Reconnecting)], ctx
+    out, server, ctx = await against(scripts["speech_3"], SPEECH, product,
+                                     Faults(not_websocket=how), timeout=30)  # type: ignore[arg-type]
+    assert_fatal_at_once(out, ctx, "not a WebSocket endpoint", "check the URL")
+    assert len(server.connections) == 1, ctx
 
 
 async def test_a_far_end_that_never_opens_says_so_with_the_real_time(scripts: dict[str, Script]) -> None:
     """Every handshake refused with 503 from the start: the session gives up after ``first_connect_s`` and says
     that no connection ever opened, in the seconds it really waited (it said "after 300 s" after 60)."""
-    server = await serve(scripts["speech_3"], faults=Faults(refuse=True))
-    try:
-        out = await run_faulty(server, "nova-3", SPEECH, timeout=30, first_connect_s=2.0)
-    finally:
-        await server.stop()
-    ctx = context(out)
-    failure = out.session.failure
     import re
 
+    out, server, ctx = await against(scripts["speech_3"], SPEECH, "nova-3", Faults(refuse=True), timeout=30,
+                                     first_connect_s=2.0)
+    failure = out.session.failure
     said = re.match(r"no connection opened in (\d+) s \((\d+) attempts\)", failure.message if failure else "")
-    assert said is not None, ctx
+    assert failure is not None and said is not None, ctx
     waited, attempts = int(said[1]), int(said[2])
     assert 2 <= waited <= 2 + 2, ctx  # the bound, plus at most one backoff step (0.25, 0.5, 1 s ...) past it
     assert waited <= out.elapsed + 0.5 and attempts == len(server.connections) >= 3, ctx
