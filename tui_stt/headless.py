@@ -61,15 +61,20 @@ class Printer:
         self._clear_partial()
         self._err_write(f"tui-stt: {self._tag}{text}\n")
 
-    def _err_write(self, text: str) -> None:
-        """stderr is for the user; when it is gone (``2>&1 | head``), transcription and the journal go on."""
-        if self.err_broken:
-            return
+    @staticmethod
+    def _write(stream: TextIO, text: str) -> bool:
+        """Write and flush; False when the stream is gone (a closed pipe: ``| head``, ``2>&1 | head``)."""
         try:
-            self.err.write(text)
-            self.err.flush()
+            stream.write(text)
+            stream.flush()
         except (BrokenPipeError, ValueError, OSError):
-            self.err_broken = True
+            return False
+        return True
+
+    def _err_write(self, text: str) -> None:
+        """stderr is for the user; when it is gone, transcription and the journal go on."""
+        if not self.err_broken:
+            self.err_broken = not self._write(self.err, text)
 
     def _clear_partial(self) -> None:
         if self._partial_shown:
@@ -77,13 +82,8 @@ class Printer:
             self._partial_shown = False
 
     def _line(self, text: str) -> None:
-        if self.out_broken:
-            return
-        try:
-            self.out.write(text + "\n")
-            self.out.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            self.out_broken = True
+        if not self.out_broken:
+            self.out_broken = not self._write(self.out, text + "\n")
 
     def on_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.Level):
